@@ -1,0 +1,93 @@
+"""Training and evaluation pairs, made by the archive's own degradation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from models.degradation import Profile
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    hr: np.ndarray  # (H, W, 3) uint8, canonical HR
+    lr: np.ndarray  # (H/s, W/s, 3) uint8, exactly what the archive stores
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
+    return paths
+
+
+def make_pair(path: Path, profile: Profile, root: Path | None = None) -> Pair:
+    with Image.open(path) as image:
+        hr = profile.canonicalise(image)
+    name = str(path.relative_to(root)) if root else path.name
+    return Pair(name, np.asarray(hr, dtype=np.uint8), profile.degrade(hr))
+
+
+def load_pairs(folder: str | Path, profile: Profile, *, progress: bool = True) -> list[Pair]:
+    paths = find_images(folder)
+    it: Iterable[Path] = tqdm(paths, desc=f"loading {folder}", disable=not progress, leave=False)
+    return [make_pair(p, profile, Path(folder)) for p in it]
+
+
+class PatchSampler:
+    """Random aligned LR/HR patches with flips and 90-degree rotations (the EDSR recipe).
+
+    Sampling is driven by one torch.Generator so a resumed run draws the same patches.
+    """
+
+    def __init__(self, pairs: list[Pair], scale: int, patch: int, seed: int = 0) -> None:
+        usable = [p for p in pairs if min(p.lr.shape[:2]) >= patch]
+        if not usable:
+            raise ValueError(f"every training image is smaller than the {patch}px LR patch")
+        if len(usable) < len(pairs):
+            print(f"skipping {len(pairs) - len(usable)} images smaller than the {patch}px LR patch")
+        self.pairs, self.scale, self.patch = usable, scale, patch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _randint(self, high: int) -> int:
+        return int(torch.randint(high, (1,), generator=self.generator))
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, p, p) LR and (N, 3, p*s, p*s) HR float tensors in [0, 255]."""
+        s, p = self.scale, self.patch
+        lrs, hrs = [], []
+        for _ in range(size):
+            pair = self.pairs[self._randint(len(self.pairs))]
+            h, w = pair.lr.shape[:2]
+            y, x = self._randint(h - p + 1), self._randint(w - p + 1)
+            lr = pair.lr[y : y + p, x : x + p]
+            hr = pair.hr[y * s : (y + p) * s, x * s : (x + p) * s]
+            flips = int(torch.randint(8, (1,), generator=self.generator))
+            if flips & 1:
+                lr, hr = lr[:, ::-1], hr[:, ::-1]
+            if flips & 2:
+                lr, hr = lr[::-1], hr[::-1]
+            if flips & 4:
+                lr, hr = lr.transpose(1, 0, 2), hr.transpose(1, 0, 2)
+            lrs.append(np.ascontiguousarray(lr))
+            hrs.append(np.ascontiguousarray(hr))
+        to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float()  # noqa: E731
+        return to_tensor(lrs), to_tensor(hrs)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])

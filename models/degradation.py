@@ -1,0 +1,143 @@
+"""The pinned degradation: what the archive does to a frame, and what the model learns to undo.
+
+Ingest and training call the same functions here, so a model is trained on exactly the pixels the
+archive stores. Everything that changes those pixels is part of `Profile.degradation_id`; a change
+to any step must bump the version in that id.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+DEGRADATION_VERSION = "v1"
+_CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3}))$")
+
+
+@dataclass(frozen=True)
+class StoredFrame:
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """HR canonical size (None: the frame's own size, cropped to a multiple of the scale), the
+    downsampling scale and the storage codec."""
+
+    hr_size: int | None = 400
+    scale: int = 2
+    codec: str = "webp-lossless"
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4, got {self.scale}")
+        if self.hr_size is not None and (self.hr_size < self.scale or self.hr_size % self.scale):
+            raise ValueError(f"hr_size {self.hr_size} must be a positive multiple of {self.scale}")
+        match = _CODEC.match(self.codec)
+        if not match:
+            raise ValueError(
+                f"unknown codec {self.codec!r}: use png, webp-lossless, webp-qN or jpeg-qN"
+            )
+        quality = match.group(2) or match.group(3)
+        if quality is not None and not 1 <= int(quality) <= 100:
+            raise ValueError(f"codec quality must be 1..100, got {quality}")
+
+    @classmethod
+    def parse(cls, text: str) -> Profile:
+        """'400:2:webp-lossless', 'native:2:png' or 'benchmark' (native, x2, png)."""
+        if text == "benchmark":
+            return cls(hr_size=None, scale=2, codec="png")
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"profile {text!r} is not HR_SIZE:SCALE:CODEC, e.g. 400:2:webp-lossless")
+        size, scale, codec = parts
+        try:
+            hr_size = None if size == "native" else int(size)
+            return cls(hr_size=hr_size, scale=int(scale), codec=codec)
+        except ValueError as exc:
+            raise ValueError(f"profile {text!r}: {exc}") from exc
+
+    def __str__(self) -> str:
+        return f"{self.hr_size or 'native'}:{self.scale}:{self.codec}"
+
+    @property
+    def degradation_id(self) -> str:
+        return f"bicubic-aa-x{self.scale}/{self.codec}/{DEGRADATION_VERSION}"
+
+    @property
+    def lossless(self) -> bool:
+        return self.codec in ("png", "webp-lossless")
+
+    @property
+    def extension(self) -> str:
+        return self.codec.split("-")[0].replace("jpeg", "jpg")
+
+    @property
+    def media_type(self) -> str:
+        return "image/" + self.codec.split("-")[0]
+
+    def canonicalise(self, image: Image.Image) -> Image.Image:
+        """RGB at the profile's HR size (the study's 400x400), or modcropped at native size."""
+        image = image.convert("RGB")
+        if self.hr_size is not None:
+            if image.size != (self.hr_size, self.hr_size):
+                image = image.resize((self.hr_size, self.hr_size), Image.Resampling.BICUBIC)
+            return image
+        return modcrop(image, self.scale)
+
+    def downsample(self, hr: Image.Image) -> Image.Image:
+        """Bicubic (a=-0.5) with the kernel widened by the scale: anti-aliased, like MATLAB's
+        imresize, which made the published benchmark LR images."""
+        w, h = hr.size
+        if w % self.scale or h % self.scale:
+            raise ValueError(f"HR size {w}x{h} is not a multiple of scale {self.scale}")
+        return hr.resize((w // self.scale, h // self.scale), Image.Resampling.BICUBIC)
+
+    def encode(self, lr: Image.Image) -> bytes:
+        out = io.BytesIO()
+        kind, _, quality = self.codec.partition("-")
+        if kind == "png":
+            lr.save(out, format="PNG", optimize=False, compress_level=9)
+        elif quality == "lossless":
+            lr.save(out, format="WEBP", lossless=True, quality=100, method=6, exact=True)
+        elif kind == "webp":
+            lr.save(out, format="WEBP", quality=int(quality[1:]), method=6)
+        else:
+            lr.save(out, format="JPEG", quality=int(quality[1:]), subsampling=0, optimize=True)
+        return out.getvalue()
+
+    def store(self, image: Image.Image) -> StoredFrame:
+        """The whole ingest path: canonicalise, downsample, encode."""
+        lr = self.downsample(self.canonicalise(image))
+        return StoredFrame(self.encode(lr), *lr.size)
+
+    def degrade(self, hr: Image.Image) -> np.ndarray:
+        """The LR pixels the archive would store for this canonical HR image (HxWx3 uint8)."""
+        lr = self.downsample(hr)
+        if self.lossless:  # a lossless codec gives back these very pixels; skip the round trip
+            return np.asarray(lr, dtype=np.uint8)
+        return decode_image(self.encode(lr))
+
+
+def modcrop(image: Image.Image, scale: int) -> Image.Image:
+    w, h = image.size
+    return image.crop((0, 0, w - w % scale, h - h % scale))
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode stored bytes to an HxWx3 uint8 RGB array."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def bicubic_upscale(frame: np.ndarray, scale: int) -> np.ndarray:
+    """The plain interpolation examiners compare against (same kernel as the downsampler)."""
+    h, w = frame.shape[:2]
+    image = Image.fromarray(frame).resize((w * scale, h * scale), Image.Resampling.BICUBIC)
+    return np.asarray(image, dtype=np.uint8)

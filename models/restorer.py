@@ -1,0 +1,145 @@
+"""Restorer: the inference engine the service calls (uint8 frames in, uint8 frames out)."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.checkpoint import ModelInfo, load_model, network_sha256
+from models.edsr import EDSR, EDSRConfig
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def receptive_radius(config: EDSRConfig) -> int:
+    """LR pixels each side that can influence one output pixel: one per 3x3 conv at LR scale."""
+    return 2 * config.n_resblocks + 3 + 1  # head, body conv, upsampler conv; +1 for the tail conv
+
+
+class Restorer:
+    """Loads a model once and restores batches of frames with it.
+
+    Frames larger than `tile` LR pixels are processed in overlapping tiles so memory stays bounded;
+    with `overlap` at least the receptive radius, tiles give the same pixels as the whole frame.
+    """
+
+    def __init__(
+        self,
+        network: EDSR,
+        info: ModelInfo,
+        *,
+        device: str | None = None,
+        tile: int = 256,
+        overlap: int | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        self.device = pick_device(device)
+        # Half precision and channels-last only where they pay: tensor cores on CUDA.
+        self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.network = network.eval().to(self.device, dtype=self.dtype)
+        if self.device.type == "cuda":
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.info = info
+        self.tile = tile
+        self.overlap = receptive_radius(info.config) if overlap is None else overlap
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = "default", **kwargs: object) -> Restorer:
+        """A shipped model by name (models/weights/NAME.safetensors) or a model file by path."""
+        path = Path(name_or_path)
+        if path.suffix != ".safetensors":
+            path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+        network, info = load_model(path)
+        return cls(network, info, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_config(
+        cls,
+        config: EDSRConfig,
+        *,
+        name: str = "untrained",
+        degradation_id: str = "bicubic-aa-x2/webp-lossless/v1",
+        seed: int = 0,
+        **kwargs: object,
+    ) -> Restorer:
+        """An untrained network (random weights from `seed`): for tests and benchmarks."""
+        torch.manual_seed(seed)
+        network = EDSR(config)
+        info = ModelInfo(name, config, degradation_id, network_sha256(network))
+        return cls(network, info, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.info.weights_sha256
+
+    @property
+    def degradation_id(self) -> str:
+        return self.info.degradation_id
+
+    @property
+    def scale(self) -> int:
+        return self.info.config.scale
+
+    @torch.inference_mode()
+    def restore(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Restore HxWx3 uint8 frames to (H*scale)x(W*scale)x3 uint8 frames, in order."""
+        results: list[np.ndarray | None] = [None] * len(frames)
+        by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i, frame in enumerate(frames):
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(f"frame {i}: expected HxWx3 uint8, got {frame.shape} {frame.dtype}")
+            h, w = frame.shape[:2]
+            if max(h, w) > self.tile:
+                results[i] = self._restore_tiled(frame)
+            else:
+                by_shape[frame.shape].append(i)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                out = self._forward(np.stack([frames[i] for i in chunk]))
+                for i, restored in zip(chunk, out, strict=True):
+                    results[i] = restored
+        return results  # type: ignore[return-value]
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """(N, H, W, 3) uint8 -> (N, H*s, W*s, 3) uint8, clamped and rounded (never wrapped)."""
+        x = torch.tensor(batch, device=self.device).permute(0, 3, 1, 2).to(self.dtype)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = self.network(x).float().clamp_(0, 255).round_().to(torch.uint8)
+        return y.permute(0, 2, 3, 1).cpu().numpy()
+
+    def _restore_tiled(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        s, step, pad = self.scale, self.tile, self.overlap
+        out = np.empty((h * s, w * s, 3), dtype=np.uint8)
+        for top in range(0, h, step):
+            for left in range(0, w, step):
+                bottom, right = min(top + step, h), min(left + step, w)
+                # Run on the tile grown by the overlap, keep only the tile's own pixels.
+                t0, l0 = max(top - pad, 0), max(left - pad, 0)
+                t1, l1 = min(bottom + pad, h), min(right + pad, w)
+                restored = self._forward(frame[None, t0:t1, l0:l1])[0]
+                out[top * s : bottom * s, left * s : right * s] = restored[
+                    (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s
+                ]
+        return out
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
