@@ -1,0 +1,187 @@
+"""The deployment files: docker-compose.yml, Dockerfile, .dockerignore and .ci/run.
+
+There is no Docker engine on the development machine, so the compose file is checked by
+structure here (and by `docker compose config` where the compose plugin exists).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LONG_RUNNING = ["api", "worker", "worker-cpu", "postgres", "redis", "minio"]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _command(service: dict[str, Any]) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else str(command)
+
+
+def test_compose_names_every_service(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {*LONG_RUNNING, "minio-init"}
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_service_has_a_healthcheck(compose: dict[str, Any], name: str) -> None:
+    check = compose["services"][name]["healthcheck"]
+    assert check["test"], f"{name} has an empty healthcheck"
+    assert check.get("interval") and check.get("retries")
+
+
+def test_dependencies_wait_for_healthy_services(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, rule in service.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+    assert services["api"]["depends_on"]["minio-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def test_state_lives_in_named_volumes(compose: dict[str, Any]) -> None:
+    declared = set(compose["volumes"])
+    assert declared == {"postgres-data", "redis-data", "minio-data"}
+    mounts = {
+        "postgres": "/var/lib/postgresql/data",
+        "redis": "/data",
+        "minio": "/data",
+    }
+    for name, target in mounts.items():
+        volumes = compose["services"][name]["volumes"]
+        assert f"{name}-data:{target}" in volumes
+
+
+def test_worker_reserves_a_gpu(compose: dict[str, Any]) -> None:
+    devices = compose["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_cpu_worker_is_a_profile_without_a_gpu(compose: dict[str, Any]) -> None:
+    cpu = compose["services"]["worker-cpu"]
+    assert cpu["profiles"] == ["cpu"]
+    assert "deploy" not in cpu
+    assert cpu["command"] == compose["services"]["worker"]["command"] == ["cctv-archive", "worker"]
+
+
+def test_redis_is_append_only_and_never_evicts_queued_jobs(compose: dict[str, Any]) -> None:
+    command = _command(compose["services"]["redis"])
+    assert "--appendonly yes" in command
+    assert "--maxmemory-policy noeviction" in command
+
+
+def test_api_listens_on_localhost_8000(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]
+    assert "8000:8000" in api["ports"]
+    assert "--port 8000" in _command(api) and "--host 0.0.0.0" in _command(api)
+
+
+def test_app_services_are_configured_for_the_scaled_out_backends(compose: dict[str, Any]) -> None:
+    for name in ("api", "worker", "worker-cpu"):
+        env = compose["services"][name]["environment"]
+        assert env["CCTV_DATABASE_URL"].startswith("postgresql+psycopg://")
+        assert "@postgres:5432/" in env["CCTV_DATABASE_URL"]
+        assert env["CCTV_STORAGE_URL"].startswith("s3://")
+        assert env["CCTV_S3_ENDPOINT_URL"] == "http://minio:9000"
+        assert env["CCTV_RESTORE_BACKEND"] == "celery"
+        assert env["CCTV_BROKER_URL"] == "redis://redis:6379/0"
+
+
+def test_minio_init_makes_the_bucket_the_app_uses(compose: dict[str, Any]) -> None:
+    init = compose["services"]["minio-init"]
+    assert "mc mb --ignore-existing" in _command(init)
+    bucket = init["environment"]["CCTV_BUCKET"]
+    storage_url = compose["services"]["api"]["environment"]["CCTV_STORAGE_URL"]
+    assert storage_url == f"s3://{bucket}/frames"
+
+
+def test_app_environment_names_only_real_settings(compose: dict[str, Any]) -> None:
+    config = pytest.importorskip("app.config")
+    fields = {name.upper() for name in config.Settings.model_fields}
+    env = compose["services"]["api"]["environment"]
+    unknown = [key for key in env if key.removeprefix("CCTV_") not in fields]
+    assert not unknown, f"compose sets variables that Settings does not read: {unknown}"
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="the docker compose plugin is not installed here",
+)
+def test_docker_compose_config_accepts_the_file() -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+# -- Dockerfile ------------------------------------------------------------------------------
+
+
+def _stages() -> dict[str, list[str]]:
+    """Dockerfile lines grouped by `FROM ... AS name` stage."""
+    stages: dict[str, list[str]] = {}
+    current = ""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        match = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line.strip(), re.IGNORECASE)
+        if match:
+            current = match.group(1)
+        stages.setdefault(current, []).append(line.strip())
+    return stages
+
+
+@pytest.mark.parametrize("target", ["api", "worker"])
+def test_image_runs_as_a_non_root_user(target: str) -> None:
+    users = [line.split()[1] for line in _stages()[target] if line.startswith("USER ")]
+    assert users and users[-1] not in {"root", "0"}
+
+
+def test_api_image_takes_cpu_torch_and_worker_image_cuda_torch() -> None:
+    stages = _stages()
+    api_torch = [line for line in stages["api-build"] if "torch==" in line]
+    worker_torch = [line for line in stages["worker-build"] if "torch==" in line]
+    assert api_torch and all("whl/cpu" in line for line in api_torch)
+    assert worker_torch and not any("whl/cpu" in line for line in worker_torch)
+
+
+def test_images_start_the_right_process() -> None:
+    stages = _stages()
+    assert any('"cctv-archive", "serve"' in line for line in stages["api"] if "CMD" in line)
+    assert any('"cctv-archive", "worker"' in line for line in stages["worker"] if "CMD" in line)
+
+
+def test_dockerignore_keeps_local_state_out_of_the_images() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".git", ".venv", "data", "runs", "tests"} <= ignored
+
+
+# -- CI --------------------------------------------------------------------------------------
+
+
+def test_ci_script_is_strict_bash_and_runs_the_readme_test_command() -> None:
+    script = (ROOT / ".ci" / "run").read_text()
+    assert script.startswith("#!/usr/bin/env bash")
+    assert "set -euo pipefail" in script
+    assert subprocess.run(["bash", "-n", str(ROOT / ".ci" / "run")]).returncode == 0
+    assert "pip install -q torch==2.13.0" in script
+    last_command = [line for line in script.splitlines() if line and not line.startswith("#")][-1]
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md not written yet")
+    assert last_command in readme.read_text(), "the CI command differs from the README's"
