@@ -1,6 +1,6 @@
 """The restoration model: EDSR, the pinned degradation, training, evaluation, inference.
 
-Needs only torch, numpy and Pillow (plus safetensors and tqdm); imports nothing from app/ or worker/.
+Needs only torch, numpy and Pillow (plus safetensors and tqdm); never imports app/ or worker/.
 """
 
 from models.checkpoint import ModelInfo, load_model, save_model

@@ -61,7 +61,9 @@ def load_model(path: str | Path) -> tuple[EDSR, ModelInfo]:
         raise FileNotFoundError(f"no model file at {path}")
     metadata = read_metadata(path)
     if metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a cctv-archive model file (format {metadata.get('format')!r})")
+        raise ValueError(
+            f"{path} is not a cctv-archive model file (format {metadata.get('format')!r})"
+        )
     config = EDSRConfig(**json.loads(metadata["config"]))
     network = EDSR(config)
     network.load_state_dict(load_file(str(path)), strict=True)

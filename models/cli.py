@@ -1,4 +1,4 @@
-"""Model commands: `train`, `evaluate`, `sweep` (run as `cctv-archive CMD` or `python -m models CMD`)."""
+"""Model commands `train`, `evaluate`, `sweep`: `cctv-archive CMD` or `python -m models CMD`."""
 
 from __future__ import annotations
 
@@ -11,15 +11,32 @@ from models.train import TrainConfig
 
 def _add_train_args(parser: argparse.ArgumentParser) -> None:
     defaults = {f.name: f.default for f in fields(TrainConfig)}
-    parser.add_argument("--data", action="append", required=True,
-                        help="HR image folder canonicalised by the profile (repeatable)")
-    parser.add_argument("--native-data", action="append", default=[],
-                        help="HR image folder kept at its own size, e.g. T91 (repeatable)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="HR image folder canonicalised by the profile (repeatable)",
+    )
+    parser.add_argument(
+        "--native-data",
+        action="append",
+        default=[],
+        help="HR image folder kept at its own size, e.g. T91 (repeatable)",
+    )
     parser.add_argument("--val", required=True, help="HR folder validated on (whole frames)")
     for name in ("out", "profile", "name", "device", "resume"):
         parser.add_argument(f"--{name.replace('_', '-')}", default=defaults[name])
-    for name in ("n_resblocks", "n_feats", "patch", "batch", "steps", "val_every", "val_limit",
-                 "log_every", "seed"):
+    for name in (
+        "n_resblocks",
+        "n_feats",
+        "patch",
+        "batch",
+        "steps",
+        "val_every",
+        "val_limit",
+        "log_every",
+        "seed",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
     for name in ("res_scale", "lr", "lr_final_ratio"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=defaults[name])

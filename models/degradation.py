@@ -55,7 +55,9 @@ class Profile:
             return cls(hr_size=None, scale=2, codec="png")
         parts = text.split(":")
         if len(parts) != 3:
-            raise ValueError(f"profile {text!r} is not HR_SIZE:SCALE:CODEC, e.g. 400:2:webp-lossless")
+            raise ValueError(
+                f"profile {text!r} is not HR_SIZE:SCALE:CODEC, e.g. 400:2:webp-lossless"
+            )
         size, scale, codec = parts
         try:
             hr_size = None if size == "native" else int(size)

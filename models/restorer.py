@@ -102,7 +102,9 @@ class Restorer:
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, frame in enumerate(frames):
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                raise ValueError(f"frame {i}: expected HxWx3 uint8, got {frame.shape} {frame.dtype}")
+                raise ValueError(
+                    f"frame {i}: expected HxWx3 uint8, got {frame.shape} {frame.dtype}"
+                )
             h, w = frame.shape[:2]
             if max(h, w) > self.tile:
                 results[i] = self._restore_tiled(frame)

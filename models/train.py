@@ -96,11 +96,16 @@ def main(config: TrainConfig) -> Path:
     val_pairs = load_pairs(config.val, profile)
     if config.val_limit:
         val_pairs = val_pairs[: config.val_limit]
-    bicubic = float(np.mean([psnr_y(bicubic_upscale(p.lr, profile.scale), p.hr, profile.scale)
-                             for p in val_pairs]))
+    bicubic = float(
+        np.mean(
+            [psnr_y(bicubic_upscale(p.lr, profile.scale), p.hr, profile.scale) for p in val_pairs]
+        )
+    )
 
     model_config = EDSRConfig(
-        scale=profile.scale, n_resblocks=config.n_resblocks, n_feats=config.n_feats,
+        scale=profile.scale,
+        n_resblocks=config.n_resblocks,
+        n_feats=config.n_feats,
         res_scale=config.res_scale,
     )
     network = EDSR(model_config).to(device).train()
@@ -122,13 +127,20 @@ def main(config: TrainConfig) -> Path:
 
     writer = SummaryWriter(str(out / "tb"))
     meta: dict[str, Any] = {
-        "train_config": asdict(config), "degradation_id": profile.degradation_id,
-        "train_images": len(pairs), "val_images": len(val_pairs), "val_bicubic_psnr_y": bicubic,
-        "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "train_config": asdict(config),
+        "degradation_id": profile.degradation_id,
+        "train_images": len(pairs),
+        "val_images": len(val_pairs),
+        "val_bicubic_psnr_y": bicubic,
+        "device": str(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
     }
     (out / "run.json").write_text(json.dumps(meta, indent=2))
-    print(f"{len(pairs)} training images, {len(val_pairs)} validation frames "
-          f"(bicubic {bicubic:.2f} dB), {model_config}, on {device}")
+    print(
+        f"{len(pairs)} training images, {len(val_pairs)} validation frames "
+        f"(bicubic {bicubic:.2f} dB), {model_config}, on {device}"
+    )
 
     started = time.monotonic()
     bar = tqdm(total=config.steps, initial=step, desc="train", dynamic_ncols=True)
@@ -159,23 +171,47 @@ def main(config: TrainConfig) -> Path:
             sample = upscale(network.eval(), val_pairs[0].lr, device)
             network.train()
             writer.add_image("val/sample", sample, step, dataformats="HWC")
-            extra = {"step": step, "val_psnr_y": score, "val_bicubic_psnr_y": bicubic,
-                     "train_seconds": round(elapsed, 1)}
+            extra = {
+                "step": step,
+                "val_psnr_y": score,
+                "val_bicubic_psnr_y": bicubic,
+                "train_seconds": round(elapsed, 1),
+            }
             if score > best:
                 best = score
-                save_model(out / "best.safetensors", network, name=config.name,
-                           degradation_id=profile.degradation_id, extra=extra)
-            save_model(out / "last.safetensors", network, name=config.name,
-                       degradation_id=profile.degradation_id, extra=extra)
-            torch.save({
-                "train_config": asdict(config), "model": network.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "sampler": sampler.state_dict(), "step": step, "best": best,
-                "history": history, "torch_rng": torch.get_rng_state(),
-            }, out / "last.pt")
+                save_model(
+                    out / "best.safetensors",
+                    network,
+                    name=config.name,
+                    degradation_id=profile.degradation_id,
+                    extra=extra,
+                )
+            save_model(
+                out / "last.safetensors",
+                network,
+                name=config.name,
+                degradation_id=profile.degradation_id,
+                extra=extra,
+            )
+            torch.save(
+                {
+                    "train_config": asdict(config),
+                    "model": network.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "sampler": sampler.state_dict(),
+                    "step": step,
+                    "best": best,
+                    "history": history,
+                    "torch_rng": torch.get_rng_state(),
+                },
+                out / "last.pt",
+            )
             (out / "history.json").write_text(json.dumps(history, indent=2))
-            tqdm.write(f"step {step}: val PSNR-Y {score:.3f} dB ({score - bicubic:+.3f} vs bicubic)"
-                       f", best {best:.3f}, {elapsed / 60:.1f} min")
+            tqdm.write(
+                f"step {step}: val PSNR-Y {score:.3f} dB ({score - bicubic:+.3f} vs bicubic)"
+                f", best {best:.3f}, {elapsed / 60:.1f} min"
+            )
     bar.close()
     writer.close()
     return out / "best.safetensors"

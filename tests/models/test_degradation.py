@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.data import make_pair
+from models.degradation import Profile, bicubic_upscale, decode_image
+from tests.models.conftest import scene
+
+CODECS = ["png", "webp-lossless", "webp-q90", "jpeg-q75"]
+
+
+def test_default_profile_is_the_studys_400_to_200() -> None:
+    stored = Profile().store(Image.fromarray(scene(300, 500)))
+    assert (stored.width, stored.height) == (200, 200)
+    assert decode_image(stored.data).shape == (200, 200, 3)
+    assert Profile().degradation_id == "bicubic-aa-x2/webp-lossless/v1"
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_store_is_deterministic(codec: str) -> None:
+    profile = Profile(codec=codec)
+    image = Image.fromarray(scene())
+    assert profile.store(image).data == profile.store(image).data
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_training_sees_exactly_the_pixels_ingest_stores(codec: str, tmp_path: Path) -> None:
+    profile = Profile(codec=codec)
+    path = tmp_path / "frame.png"
+    Image.fromarray(scene(seed=3)).save(path)
+    with Image.open(path) as image:
+        stored = decode_image(profile.store(image).data)  # the ingest path
+    pair = make_pair(path, profile)  # the training path
+    np.testing.assert_array_equal(stored, pair.lr)
+    assert pair.hr.shape == (400, 400, 3)
+
+
+def test_native_profile_modcrops_instead_of_resizing() -> None:
+    profile = Profile(hr_size=None, scale=3, codec="png")
+    hr = profile.canonicalise(Image.fromarray(scene(121, 160)))
+    assert hr.size == (159, 120)
+    assert profile.store(hr).width == 53
+
+
+def test_lossy_codecs_change_pixels_and_lossless_do_not() -> None:
+    hr = Profile().canonicalise(Image.fromarray(scene()))
+    reference = np.asarray(Profile().downsample(hr))
+    assert np.array_equal(
+        decode_image(Profile(codec="png").encode(Profile().downsample(hr))), reference
+    )
+    assert not np.array_equal(Profile(codec="jpeg-q75").degrade(hr), reference)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("400:2:webp-lossless", Profile()),
+        ("native:4:jpeg-q90", Profile(hr_size=None, scale=4, codec="jpeg-q90")),
+        ("benchmark", Profile(hr_size=None, scale=2, codec="png")),
+    ],
+)
+def test_profile_parses_its_text_form(text: str, expected: Profile) -> None:
+    assert Profile.parse(text) == expected
+    assert Profile.parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("400:2", "HR_SIZE:SCALE:CODEC"),
+        ("400:5:png", "scale"),
+        ("400:2:gif", "unknown codec"),
+        ("401:2:png", "multiple"),
+        ("400:2:jpeg-q0", "quality"),
+    ],
+)
+def test_bad_profiles_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Profile.parse(text)
+
+
+def test_bicubic_upscale_restores_the_size() -> None:
+    assert bicubic_upscale(scene(50, 70), 3).shape == (150, 210, 3)

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import save_model
+from models.edsr import EDSR, EDSRConfig
+from models.restorer import Restorer, receptive_radius
+from tests.models.conftest import scene
+
+
+def tiny(scale: int = 2, **kwargs: object) -> Restorer:
+    return Restorer.from_config(EDSRConfig(scale=scale, n_resblocks=2, n_feats=8), **kwargs)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_restore_returns_uint8_frames_scale_times_larger(scale: int) -> None:
+    out = tiny(scale).restore([scene(20, 30), scene(16, 16)])
+    assert [o.shape for o in out] == [(20 * scale, 30 * scale, 3), (16 * scale, 16 * scale, 3)]
+    assert all(o.dtype == np.uint8 for o in out)
+
+
+def test_batches_of_mixed_sizes_come_back_in_order() -> None:
+    restorer = tiny(batch_size=2)
+    frames = [scene(20, 20, seed=i) if i % 2 else scene(24, 18, seed=i) for i in range(5)]
+    together = restorer.restore(frames)
+    one_by_one = [restorer.restore([f])[0] for f in frames]
+    for a, b in zip(together, one_by_one, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # float reassociation only
+
+
+def test_outputs_are_clamped_not_wrapped() -> None:
+    restorer = tiny()
+    with torch.no_grad():  # push every output far above 255 and far below 0
+        restorer.network.tail[-1].bias.copy_(torch.tensor([1000.0, -1000.0, 1000.0]))
+    out = restorer.restore([scene(10, 10)])[0]
+    assert (out[..., 0] == 255).all() and (out[..., 1] == 0).all() and (out[..., 2] == 255).all()
+
+
+def test_tiles_give_the_same_pixels_as_the_whole_frame() -> None:
+    whole = tiny(tile=512).restore([scene(90, 130)])[0]
+    restorer = tiny(tile=32)
+    assert restorer.overlap == receptive_radius(restorer.info.config)
+    tiled = restorer.restore([scene(90, 130)])[0]
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_from_pretrained_loads_a_model_file_by_path(tmp_path: Path) -> None:
+    network = EDSR(EDSRConfig(n_resblocks=1, n_feats=4))
+    sha = save_model(tmp_path / "m.safetensors", network, name="file-model", degradation_id="x/v1")
+    restorer = Restorer.from_pretrained(str(tmp_path / "m.safetensors"))
+    assert (restorer.name, restorer.weights_sha256, restorer.degradation_id) == (
+        "file-model",
+        sha,
+        "x/v1",
+    )
+    assert restorer.device.type in ("cpu", "cuda")
+
+
+def test_unknown_model_name_says_where_it_looked() -> None:
+    with pytest.raises(FileNotFoundError, match=r"no-such-model\.safetensors"):
+        Restorer.from_pretrained("no-such-model")
+
+
+def test_frames_of_the_wrong_kind_are_refused() -> None:
+    with pytest.raises(ValueError, match="expected HxWx3 uint8"):
+        tiny().restore([np.zeros((8, 8), dtype=np.uint8)])
