@@ -4,7 +4,7 @@ Needs only torch, numpy and Pillow (plus safetensors and tqdm); never imports ap
 """
 
 from models.checkpoint import ModelInfo, load_model, save_model
-from models.degradation import Profile, StoredFrame, bicubic_upscale, decode_image
+from models.degradation import Profile, StoredFrame, bicubic_upscale, decode_image, same_pixels
 from models.edsr import EDSR, EDSRConfig
 from models.restorer import Restorer
 
@@ -18,5 +18,6 @@ __all__ = [
     "bicubic_upscale",
     "decode_image",
     "load_model",
+    "same_pixels",
     "save_model",
 ]

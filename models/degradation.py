@@ -127,6 +127,17 @@ class Profile:
         return decode_image(self.encode(lr))
 
 
+def same_pixels(a: str, b: str) -> bool:
+    """Whether frames degraded as `a` and as `b` hold the same pixels, so a model trained on one
+    restores the other as it was measured: the same id, or two lossless codecs after the same
+    downsampler (PNG and WebP lossless store identical pixels)."""
+    if a == b:
+        return True
+    (down_a, codec_a, version_a), (down_b, codec_b, version_b) = a.split("/"), b.split("/")
+    lossless = {"png", "webp-lossless"}
+    return down_a == down_b and version_a == version_b and {codec_a, codec_b} <= lossless
+
+
 def modcrop(image: Image.Image, scale: int) -> Image.Image:
     w, h = image.size
     return image.crop((0, 0, w - w % scale, h - h % scale))

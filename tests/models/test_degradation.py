@@ -83,3 +83,12 @@ def test_bad_profiles_say_what_is_wrong(text: str, message: str) -> None:
 
 def test_bicubic_upscale_restores_the_size() -> None:
     assert bicubic_upscale(scene(50, 70), 3).shape == (150, 210, 3)
+
+
+def test_lossless_codecs_hold_the_same_pixels_and_lossy_ones_do_not() -> None:
+    from models.degradation import same_pixels
+
+    webp, png = Profile().degradation_id, Profile(codec="png").degradation_id
+    assert same_pixels(webp, png) and same_pixels(webp, webp)
+    assert not same_pixels(webp, Profile(codec="jpeg-q90").degradation_id)
+    assert not same_pixels(webp, Profile(scale=4, hr_size=400).degradation_id)
