@@ -1,0 +1,91 @@
+"""Configuration: one Settings class, every field an environment variable with the CCTV_ prefix."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ImageFormat = Literal["jpeg", "png", "webp", "bmp"]
+ALL_FORMATS: tuple[ImageFormat, ...] = ("jpeg", "png", "webp", "bmp")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CCTV_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("data")
+    # Empty: a SQLite file and a blob folder inside data_dir (the embedded default).
+    database_url: str = ""
+    storage_url: str = ""
+
+    # Ingest: HR_SIZE:SCALE:CODEC (models.Profile.parse); the study kept 400x400 frames at x2.
+    profile: str = "400:2:webp-lossless"
+    max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    max_pixels: int = Field(40_000_000, gt=0)  # an 8K frame is 33 MP
+    allowed_formats: Annotated[list[ImageFormat], NoDecode] = list(ALL_FORMATS)
+    # Share of frames per camera whose canonical HR frame is kept to measure restoration quality.
+    audit_sample_rate: float = Field(0.01, ge=0.0, le=1.0)
+
+    # Restorations: a shipped model name (models/weights/NAME.safetensors) or a .safetensors path.
+    model: str = "default"
+    model_device: str | None = None  # None: CUDA when present, else CPU
+    restore_backend: Literal["inprocess", "celery"] = "inprocess"
+    restore_wait_s: float = Field(10.0, ge=0.0, le=300.0)
+    restore_cache_ttl_s: int = Field(7 * 24 * 3600, gt=0)
+    restore_cache_sweep_s: float = Field(300.0, gt=0)
+    restore_workers: int = Field(2, ge=1, le=64)
+    restore_queue_size: int = Field(64, ge=1)
+    restore_batch_size: int = Field(8, ge=1, le=256)
+    restore_job_max_frames: int = Field(10_000, ge=1)
+
+    # Scale-out (issue 5): Celery on Redis, S3 blobs.
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend_url: str | None = None
+    restore_queue: str = "restore"
+    restore_time_limit_s: int = Field(1800, gt=0)
+    restore_visibility_timeout_s: int = Field(3600, gt=0)
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_create_bucket: bool = False
+
+    @field_validator("allowed_formats", mode="before")
+    @classmethod
+    def _split_formats(cls, value: object) -> object:
+        if isinstance(value, str):  # CCTV_ALLOWED_FORMATS=jpeg,png
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.allowed_formats:
+            raise ValueError("allowed_formats must name at least one format")
+        if self.restore_visibility_timeout_s <= self.restore_time_limit_s:
+            # Redis redelivers an unacknowledged job after the visibility timeout: a job still
+            # running then would run twice at once.
+            raise ValueError(
+                "restore_visibility_timeout_s must be longer than restore_time_limit_s"
+            )
+        secret = self.s3_secret_access_key
+        if (
+            self.environment == "production"
+            and secret
+            and secret.get_secret_value() == "minioadmin"
+        ):
+            raise ValueError("refusing MinIO's well-known default secret key in production")
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'archive.db').resolve()}"
+        if not self.storage_url:
+            self.storage_url = f"file://{(self.data_dir / 'blobs').resolve()}"
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment (and .env)."""
+    return Settings()

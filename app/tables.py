@@ -1,0 +1,18 @@
+"""Every table, imported in one place so `Base.metadata` is complete (migrations, tests)."""
+
+from app.auth.models import ApiKey, AuditLogEntry
+from app.db import Base
+from app.frames.models import Frame
+from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "AuditLogEntry",
+    "CachedRestoration",
+    "Frame",
+    "RestoreJob",
+    "RestoreJobItem",
+    "metadata",
+]
