@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.errors import BlobExists, BlobNotFound, StorageUnavailable
+from app.storage.base import check_key
 
 # Object metadata key holding the hex SHA-256 of the body. S3 APIs that ignore the flexible
 # checksum headers (older MinIO, Ceph) still keep user metadata, so reads can always verify.
@@ -168,6 +169,7 @@ class S3Store:
     def get(self, key: str) -> bytes:
         """The stored bytes, verified against the SHA-256 recorded at write time."""
         name = self._name(key)
+        self._ensure_bucket()
         try:
             # ChecksumMode makes botocore check the flexible checksum while reading the body.
             obj = self._client.get_object(Bucket=self.bucket, Key=name, ChecksumMode="ENABLED")
@@ -185,11 +187,14 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         """Remove the blob; deleting a missing key is not an error."""
+        self._ensure_bucket()
         self._call(self._client.delete_object, Bucket=self.bucket, Key=self._name(key))
 
     def exists(self, key: str) -> bool:
+        name = self._name(key)
+        self._ensure_bucket()
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._name(key))
+            self._client.head_object(Bucket=self.bucket, Key=name)
         except ClientError as exc:
             if _error_code(exc) in _NOT_FOUND:
                 return False
@@ -200,6 +205,7 @@ class S3Store:
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under `prefix` (relative to the store's own prefix), in S3's sorted order."""
+        self._ensure_bucket()
         paginator = self._client.get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
         try:
@@ -217,10 +223,8 @@ class S3Store:
     # -- internals ---------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
-        # Keys are made by the app, but a bad one must never address outside the prefix.
-        if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
-            raise ValueError(f"invalid blob key: {key!r}")
-        return self.prefix + key
+        # The same key rules as the local store: a bad key never addresses outside the prefix.
+        return self.prefix + check_key(key)
 
     def _ensure_bucket(self) -> None:
         """Create the bucket on first use when configured to; retried on the next call if down."""
