@@ -1,0 +1,134 @@
+"""The same migrations and the same database rules on SQLite (embedded) and PostgreSQL (scaled out).
+
+Each test runs twice: on a fresh SQLite file and on a fresh PostgreSQL database of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import migrate
+from app.db import make_engine, make_session_factory
+from app.frames.models import Frame
+from app.restorations.models import RestoreJob, RestoreJobItem
+from app.tables import metadata
+from tests import services
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'archive.db'}"
+        return
+    with services.postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def migrated(database_url: str) -> Iterator[sessionmaker[Session]]:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine=engine)
+    engine.dispose()
+
+
+def _frame(frame_id: str, *, camera: str = "cam-1", sha: str = "a" * 64) -> Frame:
+    now = datetime.now(UTC)
+    return Frame(
+        id=frame_id,
+        camera_id=camera,
+        captured_at=now,
+        created_at=now,
+        tags=["gate", "night"],
+        original_sha256=sha,
+        original_format="png",
+        original_bytes=480_000,
+        original_width=400,
+        original_height=400,
+        stored_key=f"frames/{camera}/{frame_id}.webp",
+        stored_codec="webp-lossless",
+        stored_media_type="image/webp",
+        stored_sha256="b" * 64,
+        stored_bytes=60_000,
+        stored_width=200,
+        stored_height=200,
+        scale=2,
+        degradation_id="bicubic-aa-x2/webp-lossless/v1",
+        reference_bytes=0,
+    )
+
+
+def test_migrations_build_exactly_the_schema_of_the_models(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+    assert diff == [], f"migrations and models disagree on {engine.dialect.name}: {diff}"
+    assert migrate.is_current(database_url)
+
+
+def test_migrating_twice_is_harmless(database_url: str) -> None:
+    migrate.upgrade(database_url)
+    migrate.upgrade(database_url)
+    assert migrate.is_current(database_url)
+
+
+def test_one_camera_never_stores_the_same_original_twice(
+    migrated: sessionmaker[Session],
+) -> None:
+    with migrated() as session:
+        session.add(_frame("f1"))
+        session.commit()
+    with migrated() as session:
+        session.add(_frame("f2"))  # same camera, same original SHA-256
+        with pytest.raises(sa.exc.IntegrityError):
+            session.commit()
+    with migrated() as session:
+        session.add(_frame("f3", camera="cam-2"))  # another camera may hold the same bytes
+        session.commit()
+        assert session.scalar(sa.select(sa.func.count()).select_from(Frame)) == 2
+
+
+def test_times_come_back_as_the_same_instant_in_utc(migrated: sessionmaker[Session]) -> None:
+    local = datetime(2024, 3, 31, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    frame = _frame("f1")
+    frame.captured_at = local
+    with migrated() as session:
+        session.add(frame)
+        session.commit()
+    with migrated() as session:
+        loaded = session.get(Frame, "f1")
+        assert loaded is not None
+        assert loaded.captured_at == local
+        assert loaded.captured_at.tzinfo == UTC
+        assert loaded.tags == ["gate", "night"]
+
+
+def test_job_items_must_point_at_real_frames(migrated: sessionmaker[Session]) -> None:
+    now = datetime.now(UTC)
+    job = RestoreJob(
+        id="j1",
+        state="queued",
+        method="edsr",
+        format="png",
+        requested_by="key-1",
+        created_at=now,
+        updated_at=now,
+        attempts=0,
+    )
+    with migrated() as session:
+        session.add(job)
+        session.commit()
+    with migrated() as session:
+        session.add(RestoreJobItem(job_id="j1", frame_id="missing", position=0, state="pending"))
+        with pytest.raises(sa.exc.IntegrityError):
+            session.commit()
