@@ -1,0 +1,153 @@
+"""The restore task's retry and failure rules, run eagerly on a real (SQLite) job row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from app import migrate
+from app.db import make_engine, make_session_factory, unit_of_work, utcnow
+from app.errors import StorageUnavailable
+from app.restorations import service
+from app.restorations.models import RestoreJob
+from worker import tasks
+
+
+@pytest.fixture
+def session_factory(tmp_path: Path) -> Iterator[Any]:
+    url = f"sqlite:///{tmp_path / 'archive.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine=engine)
+    now = utcnow()
+    with unit_of_work(factory) as session:
+        session.add(
+            RestoreJob(
+                id="job-1",
+                state="queued",
+                method="edsr",
+                format="png",
+                requested_by="test",
+                created_at=now,
+                updated_at=now,
+                attempts=0,
+            )
+        )
+    yield factory
+    engine.dispose()
+
+
+@pytest.fixture
+def runs(
+    session_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Callable[[int], None]], list[int]]:
+    """Install `behaviour(attempt)` as run_restore_job; returns the attempts it saw."""
+    resources = tasks.WorkerResources(
+        settings=SimpleNamespace(), session_factory=session_factory, store=None, restorer=None
+    )
+    monkeypatch.setattr(tasks, "load_resources", lambda: resources)
+    monkeypatch.setattr(tasks, "backoff_s", lambda retries: 0.0)
+
+    def install(behaviour: Callable[[int], None]) -> list[int]:
+        attempts: list[int] = []
+
+        def run_restore_job(job_id: str, **_: object) -> None:
+            attempts.append(len(attempts) + 1)
+            behaviour(len(attempts))
+
+        monkeypatch.setattr(service, "run_restore_job", run_restore_job)
+        return attempts
+
+    return install
+
+
+def _job(session_factory: Any) -> RestoreJob:
+    with session_factory() as session:
+        job = session.scalar(sa.select(RestoreJob).where(RestoreJob.id == "job-1"))
+        assert job is not None
+        return job
+
+
+def test_a_transient_error_is_retried_and_then_succeeds(runs: Any, session_factory: Any) -> None:
+    def flaky(attempt: int) -> None:
+        if attempt == 1:
+            raise StorageUnavailable("S3 endpoint went away")
+
+    attempts = runs(flaky)
+    tasks.restore_job.apply(args=["job-1"])
+    assert attempts == [1, 2]
+    assert _job(session_factory).state == "queued"  # untouched by the task shell itself
+
+
+def test_a_job_that_keeps_failing_ends_failed_with_its_reason(
+    runs: Any, session_factory: Any
+) -> None:
+    def down(attempt: int) -> None:
+        raise StorageUnavailable("S3 endpoint went away")
+
+    attempts = runs(down)
+    tasks.restore_job.apply(args=["job-1"])
+    assert len(attempts) == tasks.MAX_RETRIES + 1  # bounded: no retry loop
+    job = _job(session_factory)
+    assert job.state == "failed"
+    assert job.error is not None
+    assert "S3 endpoint went away" in job.error
+    assert f"after {tasks.MAX_RETRIES + 1} attempts" in job.error
+
+
+def test_a_permanent_error_fails_the_job_at_once(runs: Any, session_factory: Any) -> None:
+    def broken(attempt: int) -> None:
+        raise ValueError("model file is corrupt")
+
+    attempts = runs(broken)
+    tasks.restore_job.apply(args=["job-1"])
+    assert attempts == [1]
+    job = _job(session_factory)
+    assert job.state == "failed"
+    assert job.error == "ValueError: model file is corrupt"
+
+
+def test_a_database_that_went_away_is_transient() -> None:
+    lost = sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    assert tasks.is_transient(lost)
+    assert tasks.is_transient(StorageUnavailable("down"))
+    assert not tasks.is_transient(ValueError("bad"))
+
+
+def test_backoff_grows_and_stays_bounded() -> None:
+    for retries in range(12):
+        ceiling = min(tasks.BACKOFF_MAX_S, tasks.BACKOFF_BASE_S * 2**retries)
+        assert all(0 <= tasks.backoff_s(retries) <= ceiling for _ in range(20))
+    assert tasks.BACKOFF_MAX_S * 10 < 3600  # far inside the default visibility timeout
+
+
+def test_resources_are_built_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.config
+    import app.db
+    import app.restorations.model
+    import app.storage
+
+    built: list[str] = []
+
+    def builder(name: str) -> Callable[..., object]:
+        def build(*args: object, **kwargs: object) -> object:
+            built.append(name)
+            return SimpleNamespace(name=name, device="cpu")
+
+        return build
+
+    monkeypatch.setattr(tasks, "_resources", None)
+    monkeypatch.setattr(app.config, "get_settings", builder("settings"))
+    monkeypatch.setattr(app.db, "make_session_factory", builder("sessions"))
+    monkeypatch.setattr(app.restorations.model, "load_restorer", builder("model"))
+    monkeypatch.setattr(app.storage, "build_store", builder("store"))
+
+    first = tasks.load_resources()
+    second = tasks.load_resources()
+    assert first is second
+    assert sorted(built) == ["model", "sessions", "settings", "store"]
