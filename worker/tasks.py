@@ -58,10 +58,9 @@ def load_resources() -> WorkerResources:
     global _resources
     with _resources_lock:
         if _resources is None:
-            from app.restorations.model import load_restorer
-
             from app.config import get_settings
             from app.db import make_session_factory
+            from app.restorations.model import load_restorer
             from app.storage import build_store
 
             settings = get_settings()
