@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _ROLLBACK_HOOKS = "rollback_hooks"
+_COMMIT_HOOKS = "commit_hooks"
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -104,6 +105,12 @@ def on_rollback(session: Session, callback: Callable[[], None]) -> None:
     session.info.setdefault(_ROLLBACK_HOOKS, []).append(callback)
 
 
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once this session's unit of work has committed (e.g. delete the blob of a
+    row the transaction removed: the row goes first, so no row ever points at a missing blob)."""
+    session.info.setdefault(_COMMIT_HOOKS, []).append(callback)
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commit at the end, or roll back (and run the rollback hooks) on error."""
@@ -113,12 +120,19 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.commit()
     except BaseException:
         session.rollback()
-        for hook in session.info.get(_ROLLBACK_HOOKS, []):
-            try:
-                hook()
-            except Exception:  # the original error matters more; `verify` finds what is left
-                logger.exception("rollback hook failed")
+        _run_hooks(session.info.get(_ROLLBACK_HOOKS, []), "rollback")
         raise
+    else:
+        _run_hooks(session.info.get(_COMMIT_HOOKS, []), "commit")
     finally:
         session.info.pop(_ROLLBACK_HOOKS, None)
+        session.info.pop(_COMMIT_HOOKS, None)
         session.close()
+
+
+def _run_hooks(hooks: list[Callable[[], None]], when: str) -> None:
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # the transaction's outcome stands; `verify` finds what is left over
+            logger.exception("%s hook failed", when)

@@ -202,8 +202,6 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such endpoint: {request.method} {request.url.path}"
-    elif exc.status_code == 413:
-        message = "request body is over the upload limit (max_upload_bytes)"
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 

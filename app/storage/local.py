@@ -78,6 +78,13 @@ class LocalStore:
                 if key.startswith(prefix):
                     yield key
 
+    def modified_at(self, key: str) -> float:
+        """When the blob was written (Unix time); `verify` leaves young orphans alone."""
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError as exc:
+            raise BlobNotFound(key) from exc
+
     def check(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,27 @@
+"""SQL for API keys and the audit log."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.auth.models import ApiKey, AuditLogEntry
+
+
+def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
+    return session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == key_hash))
+
+
+def key_by_name(session: Session, name: str) -> ApiKey | None:
+    return session.scalar(sa.select(ApiKey).where(ApiKey.name == name))
+
+
+def all_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(sa.select(ApiKey).order_by(ApiKey.name)))
+
+
+def audit_entries(session: Session, *, frame_id: str | None = None) -> list[AuditLogEntry]:
+    query = sa.select(AuditLogEntry).order_by(AuditLogEntry.id)
+    if frame_id is not None:
+        query = query.where(AuditLogEntry.frame_id == frame_id)
+    return list(session.scalars(query))

@@ -1,0 +1,122 @@
+"""Frame endpoints: ingest, listing, metadata and the stored (small) frame."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from pydantic import AwareDatetime
+
+from app.deps import IngestKey, ReadKey, RuntimeDep, SessionDep
+from app.errors import UploadTooLarge
+from app.frames import service
+from app.frames.schemas import FramePage, FrameRead, parse_tags
+
+router = APIRouter(prefix="/v1/frames", tags=["frames"])
+
+CAMERA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+ERRORS = {
+    401: {"description": "missing or unknown API key"},
+    403: {"description": "the key lacks the scope"},
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        200: {"model": FrameRead, "description": "the same frame was archived before"},
+        413: {"description": "body over max_upload_bytes, or image over max_pixels"},
+        415: {"description": "not a JPEG, PNG, WebP or BMP image (by content)"},
+        422: {"description": "truncated or corrupt image, or missing/malformed fields"},
+        **ERRORS,
+    },
+)
+def upload_frame(
+    principal: IngestKey,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+    file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP or BMP")],
+    camera_id: Annotated[str, Form(pattern=CAMERA_PATTERN, max_length=128)],
+    captured_at: Annotated[AwareDatetime, Form(description="ISO 8601 with a UTC offset")],
+    tags: Annotated[list[str] | None, Form(description="repeat, or comma-separate")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> FrameRead:
+    """Archive one frame: validated, downsampled by the profile, stored small. 201 with the
+    frame; 200 with the existing frame when the same camera sends the same bytes (or the same
+    Idempotency-Key) again."""
+    limit = runtime.settings.max_upload_bytes
+    data = file.file.read(limit + 1)  # never more than one byte past the limit
+    if len(data) > limit:
+        raise UploadTooLarge(f"the file is over the {limit}-byte upload limit")
+    upload = service.Upload(
+        data=data,
+        camera_id=camera_id,
+        captured_at=captured_at,
+        tags=parse_tags(tags),
+        idempotency_key=idempotency_key,
+    )
+    result = service.ingest_frame(
+        upload,
+        session=session,
+        store=runtime.store,
+        profile=runtime.profile,
+        settings=runtime.settings,
+    )
+    response.status_code = 201 if result.created else 200
+    response.headers["Location"] = f"/v1/frames/{result.frame.id}"
+    return FrameRead.of(result.frame)
+
+
+@router.get("", responses=ERRORS)
+def list_frames(
+    principal: ReadKey,
+    session: SessionDep,
+    camera_id: Annotated[str | None, Query(max_length=128)] = None,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> FramePage:
+    """Frames in capture order, filtered by camera and capture time [from, to)."""
+    frames, next_cursor = service.list_frames(
+        session=session, camera_id=camera_id, start=start, end=end, cursor=cursor, limit=limit
+    )
+    return FramePage(items=[FrameRead.of(frame) for frame in frames], next_cursor=next_cursor)
+
+
+@router.get("/{frame_id}", responses={404: {"description": "unknown frame"}, **ERRORS})
+def get_frame(frame_id: str, principal: ReadKey, session: SessionDep) -> FrameRead:
+    return FrameRead.of(service.get_frame(frame_id, session=session))
+
+
+@router.get(
+    "/{frame_id}/stored",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/webp": {}}},
+        404: {"description": "unknown frame"},
+        **ERRORS,
+    },
+)
+def get_stored_frame(
+    frame_id: str, principal: ReadKey, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """The frame exactly as archived (reduced resolution); the read is audit-logged."""
+    frame, data = service.read_stored(
+        frame_id, session=session, store=runtime.store, principal=principal
+    )
+    extension = frame.stored_media_type.removeprefix("image/").replace("jpeg", "jpg")
+    return Response(
+        data,
+        media_type=frame.stored_media_type,
+        headers={
+            "ETag": f'"{frame.stored_sha256}"',
+            "Content-Disposition": f'inline; filename="{frame.id}-stored.{extension}"',
+            "X-Source-Frame-Id": frame.id,
+            "X-Source-Frame-SHA256": frame.original_sha256,
+            "X-Stored-SHA256": frame.stored_sha256,
+            "X-Degradation-Id": frame.degradation_id,
+        },
+    )

@@ -1,0 +1,88 @@
+"""SQL for frames."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.frames.models import Frame
+
+
+def get(session: Session, frame_id: str) -> Frame | None:
+    return session.get(Frame, frame_id)
+
+
+def by_ids(session: Session, frame_ids: list[str]) -> dict[str, Frame]:
+    frames = session.scalars(sa.select(Frame).where(Frame.id.in_(frame_ids)))
+    return {frame.id: frame for frame in frames}
+
+
+def by_camera_and_sha256(session: Session, camera_id: str, sha256: str) -> Frame | None:
+    return session.scalar(
+        sa.select(Frame).where(Frame.camera_id == camera_id, Frame.original_sha256 == sha256)
+    )
+
+
+def by_idempotency_key(session: Session, key: str) -> Frame | None:
+    return session.scalar(sa.select(Frame).where(Frame.idempotency_key == key))
+
+
+def camera_has_reference(session: Session, camera_id: str) -> bool:
+    query = sa.select(Frame.id).where(
+        Frame.camera_id == camera_id, Frame.reference_key.is_not(None)
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def insert_if_absent(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a frame unless one with the same camera + bytes or idempotency key exists (a
+    concurrent identical upload); True if this call inserted it."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(Frame).values(**values).on_conflict_do_nothing())
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _filtered(
+    camera_id: str | None, start: datetime | None, end: datetime | None
+) -> sa.Select[tuple[Frame]]:
+    query = sa.select(Frame)
+    if camera_id is not None:
+        query = query.where(Frame.camera_id == camera_id)
+    if start is not None:
+        query = query.where(Frame.captured_at >= start)
+    if end is not None:
+        query = query.where(Frame.captured_at < end)
+    return query
+
+
+def page(
+    session: Session,
+    *,
+    camera_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Frame]:
+    """Frames in (captured_at, id) order, after the cursor position."""
+    query = _filtered(camera_id, start, end)
+    if after is not None:
+        at, frame_id = after
+        query = query.where(
+            sa.or_(Frame.captured_at > at, sa.and_(Frame.captured_at == at, Frame.id > frame_id))
+        )
+    query = query.order_by(Frame.captured_at, Frame.id).limit(limit)
+    return list(session.scalars(query))
+
+
+def ids_in_range(
+    session: Session, *, camera_id: str, start: datetime | None, end: datetime | None, limit: int
+) -> list[str]:
+    query = _filtered(camera_id, start, end).with_only_columns(Frame.id)
+    query = query.order_by(Frame.captured_at, Frame.id).limit(limit)
+    return list(session.scalars(query))

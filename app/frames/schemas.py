@@ -1,0 +1,123 @@
+"""What the frame endpoints accept and return."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, StringConstraints
+
+from app.errors import InvalidInput
+from app.frames.models import Frame
+
+CameraId = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", max_length=128)
+]
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,63}$"
+MAX_TAGS = 32
+
+
+class OriginalInfo(BaseModel):
+    format: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+
+
+class StoredInfo(BaseModel):
+    codec: str
+    media_type: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+
+
+class FrameLinks(BaseModel):
+    self: str
+    stored: str
+    restored: str
+
+
+class FrameRead(BaseModel):
+    id: str
+    camera_id: str
+    captured_at: datetime
+    created_at: datetime
+    tags: list[str]
+    original: OriginalInfo
+    stored: StoredInfo
+    degradation_id: str
+    scale: int
+    audit_reference: bool  # the canonical HR frame is kept (audit sample)
+    links: FrameLinks
+
+    @classmethod
+    def of(cls, frame: Frame) -> FrameRead:
+        base = f"/v1/frames/{frame.id}"
+        return cls(
+            id=frame.id,
+            camera_id=frame.camera_id,
+            captured_at=frame.captured_at,
+            created_at=frame.created_at,
+            tags=list(frame.tags),
+            original=OriginalInfo(
+                format=frame.original_format,
+                width=frame.original_width,
+                height=frame.original_height,
+                bytes=frame.original_bytes,
+                sha256=frame.original_sha256,
+            ),
+            stored=StoredInfo(
+                codec=frame.stored_codec,
+                media_type=frame.stored_media_type,
+                width=frame.stored_width,
+                height=frame.stored_height,
+                bytes=frame.stored_bytes,
+                sha256=frame.stored_sha256,
+            ),
+            degradation_id=frame.degradation_id,
+            scale=frame.scale,
+            audit_reference=frame.reference_key is not None,
+            links=FrameLinks(self=base, stored=f"{base}/stored", restored=f"{base}/restored"),
+        )
+
+
+class FramePage(BaseModel):
+    items: list[FrameRead]
+    next_cursor: str | None  # pass as ?cursor= for the next page; null on the last page
+
+
+def parse_tags(values: list[str] | None) -> list[str]:
+    """Tags from repeated form fields and/or comma-separated lists, deduplicated, in order."""
+    tags: list[str] = []
+    for value in values or []:
+        for tag in value.split(","):
+            tag = tag.strip()
+            if tag and tag not in tags:
+                tags.append(tag)
+    bad = [tag for tag in tags if not re.match(TAG_PATTERN, tag)]
+    if bad:
+        raise InvalidInput(f"invalid tag {bad[0]!r}: 1-64 letters, digits, '.', '_', ':', '=', '-'")
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags per frame")
+    return tags
+
+
+def encode_cursor(frame: Frame) -> str:
+    raw = json.dumps([frame.captured_at.isoformat(), frame.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        captured_at, frame_id = json.loads(raw)
+        return datetime.fromisoformat(captured_at), str(frame_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidInput("invalid cursor: pass next_cursor from the previous page") from exc

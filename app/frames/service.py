@@ -1,0 +1,189 @@
+"""Ingest, look-up and stored reads of frames. Services take a session and never commit."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.auth.schemas import Principal
+from app.auth.service import record_read
+from app.config import Settings
+from app.db import on_rollback, utcnow
+from app.errors import FrameNotFound, IdempotencyConflict, InvalidInput
+from app.frames import repository
+from app.frames.images import encode_png, open_upload
+from app.frames.models import Frame
+from app.frames.schemas import decode_cursor, encode_cursor
+from app.storage import BlobStore
+from models import Profile
+
+
+@dataclass(frozen=True)
+class Upload:
+    data: bytes
+    camera_id: str
+    captured_at: datetime
+    tags: list[str]
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    frame: Frame
+    created: bool  # False: the same frame was archived before (idempotent repeat)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def stored_key(frame_id: str, extension: str) -> str:
+    # Keys come from our own ids only; two hex characters of fan-out keep folders small.
+    return f"frames/{frame_id[:2]}/{frame_id}.{extension}"
+
+
+def reference_key(frame_id: str) -> str:
+    return f"references/{frame_id[:2]}/{frame_id}.png"
+
+
+def in_audit_sample(sha256: str, rate: float) -> bool:
+    """A stable, uniform choice from the content hash: the same frame is always (or never)
+    sampled, whichever replica ingests it."""
+    return int(sha256[:8], 16) < rate * 0x1_0000_0000
+
+
+def ingest_frame(
+    upload: Upload, *, session: Session, store: BlobStore, profile: Profile, settings: Settings
+) -> Ingested:
+    """Validate, downsample and store one uploaded frame; the row is committed with the request.
+
+    The blob is written before the row, and removed again if the row is never committed, so a
+    crash leaves at worst a blob without a row (which `verify` finds), never a row without a blob.
+    """
+    sha256 = hashlib.sha256(upload.data).hexdigest()
+    existing = _existing(session, upload, sha256)
+    if existing is not None:
+        return Ingested(existing, created=False)
+
+    image, fmt = open_upload(
+        upload.data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
+    )
+    original_size = image.size
+    stored = profile.store(image)
+    frame_id = new_id()
+    keep_reference = settings.audit_sample_rate > 0 and (
+        in_audit_sample(sha256, settings.audit_sample_rate)
+        or not repository.camera_has_reference(session, upload.camera_id)
+    )
+    reference = encode_png(profile.canonicalise(image)) if keep_reference else None
+    image.close()
+
+    written: list[str] = []
+    key = stored_key(frame_id, profile.extension)
+    _put(store, session, written, key, stored.data, profile.media_type)
+    ref_key = None
+    if reference is not None:
+        ref_key = reference_key(frame_id)
+        _put(store, session, written, ref_key, reference, "image/png")
+
+    inserted = repository.insert_if_absent(
+        session,
+        {
+            "id": frame_id,
+            "camera_id": upload.camera_id,
+            "captured_at": upload.captured_at,
+            "created_at": utcnow(),
+            "tags": upload.tags,
+            "idempotency_key": upload.idempotency_key,
+            "original_sha256": sha256,
+            "original_format": fmt,
+            "original_bytes": len(upload.data),
+            "original_width": original_size[0],
+            "original_height": original_size[1],
+            "stored_key": key,
+            "stored_codec": profile.codec,
+            "stored_media_type": profile.media_type,
+            "stored_sha256": hashlib.sha256(stored.data).hexdigest(),
+            "stored_bytes": len(stored.data),
+            "stored_width": stored.width,
+            "stored_height": stored.height,
+            "scale": profile.scale,
+            "degradation_id": profile.degradation_id,
+            "reference_key": ref_key,
+            "reference_bytes": len(reference) if reference is not None else 0,
+        },
+    )
+    if not inserted:
+        # The same upload raced us in and won: keep its copy, drop ours.
+        for blob in written:
+            store.delete(blob)
+        existing = _existing(session, upload, sha256)
+        if existing is None:
+            raise RuntimeError(f"frame insert for camera {upload.camera_id!r} conflicted")
+        return Ingested(existing, created=False)
+    frame = repository.get(session, frame_id)
+    assert frame is not None
+    return Ingested(frame, created=True)
+
+
+def _existing(session: Session, upload: Upload, sha256: str) -> Frame | None:
+    if upload.idempotency_key is not None:
+        frame = repository.by_idempotency_key(session, upload.idempotency_key)
+        if frame is not None:
+            if (frame.camera_id, frame.original_sha256) != (upload.camera_id, sha256):
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was used for a different frame "
+                    f"(frame {frame.id}, camera {frame.camera_id!r})"
+                )
+            return frame
+    return repository.by_camera_and_sha256(session, upload.camera_id, sha256)
+
+
+def _put(
+    store: BlobStore, session: Session, written: list[str], key: str, data: bytes, media_type: str
+) -> None:
+    store.put(key, data, content_type=media_type)
+    written.append(key)
+    on_rollback(session, lambda: store.delete(key))
+
+
+def get_frame(frame_id: str, *, session: Session) -> Frame:
+    frame = repository.get(session, frame_id)
+    if frame is None:
+        raise FrameNotFound(f"no frame {frame_id!r}")
+    return frame
+
+
+def list_frames(
+    *,
+    session: Session,
+    camera_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Frame], str | None]:
+    """One page of frames in capture order, and the cursor of the next page (None at the end)."""
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("'to' must be after 'from'")
+    after = decode_cursor(cursor) if cursor else None
+    frames = repository.page(
+        session, camera_id=camera_id, start=start, end=end, after=after, limit=limit + 1
+    )
+    more = len(frames) > limit
+    frames = frames[:limit]
+    return frames, encode_cursor(frames[-1]) if more else None
+
+
+def read_stored(
+    frame_id: str, *, session: Session, store: BlobStore, principal: Principal
+) -> tuple[Frame, bytes]:
+    """The frame as stored (small), with the read written to the audit log."""
+    frame = get_frame(frame_id, session=session)
+    data = store.get(frame.stored_key)
+    record_read(principal, "frame.stored.read", frame.id, session=session)
+    return frame, data

@@ -1,0 +1,136 @@
+"""Restored frames (on demand, labelled as derivatives) and restore jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from app.auth.service import record_read
+from app.deps import ReadKey, RuntimeDep, SessionDep
+from app.restorations import service
+from app.restorations.provenance import Method, OutputFormat
+from app.restorations.schemas import RestoreJobCreate, RestoreJobRead
+
+router = APIRouter(tags=["restorations"])
+
+# How often a waiting request looks for its result: soon at first, then less often.
+POLL_FIRST_S, POLL_MAX_S = 0.05, 0.5
+
+
+@router.get(
+    "/v1/frames/{frame_id}/restored",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}}},
+        202: {"model": RestoreJobRead, "description": "not ready within `wait`; see Location"},
+        404: {"description": "unknown frame"},
+        409: {"description": "the model was not trained for how this frame is stored"},
+        503: {"description": "restore queue full or unavailable; see Retry-After"},
+    },
+)
+async def get_restored_frame(
+    frame_id: str,
+    principal: ReadKey,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    format: Annotated[OutputFormat, Query()] = OutputFormat.png,
+    method: Annotated[Method, Query()] = Method.edsr,
+    wait: Annotated[float | None, Query(ge=0, le=300, description="seconds")] = None,
+) -> Response:
+    """The frame at full resolution: from the restore cache, or restored now. If that takes
+    longer than `wait` seconds (default CCTV_RESTORE_WAIT_S), 202 with the job's Location."""
+    r = runtime
+    outcome = await run_in_threadpool(
+        service.restore_or_enqueue,
+        frame_id,
+        method,
+        format,
+        principal=principal,
+        session_factory=r.session_factory,
+        store=r.store,
+        restorer=r.restorer,
+        queue=r.queue,
+        settings=r.settings,
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (r.settings.restore_wait_s if wait is None else wait)
+    pause = POLL_FIRST_S
+    while isinstance(outcome, service.Pending) and loop.time() < deadline:
+        await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+        pause = min(pause * 1.5, POLL_MAX_S)
+        outcome = await run_in_threadpool(
+            service.poll_restoration,
+            frame_id,
+            outcome.job_id,
+            method,
+            format,
+            session_factory=r.session_factory,
+            store=r.store,
+            restorer=r.restorer,
+        )
+    if isinstance(outcome, service.Pending):
+        job = await run_in_threadpool(service.job_view, outcome.job_id, session=session)
+        return JSONResponse(
+            job.model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": job.links.self, "Retry-After": "2"},
+        )
+    record_read(
+        principal,
+        "frame.restored.read",
+        frame_id,
+        session=session,
+        detail=f"method={method.value} format={format.value}",
+    )
+    return Response(
+        outcome.data,
+        media_type=outcome.media_type,
+        headers={
+            **outcome.provenance.headers(),
+            "Content-Disposition": (
+                f'inline; filename="{frame_id}-restored-{method.value}.{format.extension}"'
+            ),
+        },
+    )
+
+
+@router.post(
+    "/v1/restore-jobs",
+    status_code=202,
+    response_model=RestoreJobRead,
+    responses={
+        404: {"description": "an unknown frame id"},
+        409: {"description": "the model was not trained for how a frame is stored"},
+        503: {"description": "restore queue full or unavailable; see Retry-After"},
+    },
+)
+def create_restore_job(
+    request: RestoreJobCreate,
+    principal: ReadKey,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+) -> RestoreJobRead:
+    """Restore many frames as one job: a list of frame ids, or a camera and capture-time range.
+    Fetch each restored frame through its frame endpoint once the job is done."""
+    job_id = service.create_job(
+        request,
+        principal=principal,
+        session_factory=runtime.session_factory,
+        queue=runtime.queue,
+        restorer=runtime.restorer,
+        settings=runtime.settings,
+    )
+    job = service.job_view(job_id, session=session)
+    response.headers["Location"] = job.links.self
+    return job
+
+
+@router.get("/v1/restore-jobs/{job_id}", responses={404: {"description": "unknown job"}})
+def get_restore_job(job_id: str, principal: ReadKey, session: SessionDep) -> RestoreJobRead:
+    """A job's state and progress (done/total) and the frames that failed, with why."""
+    return service.job_view(job_id, session=session)

@@ -1,0 +1,67 @@
+"""What the restoration endpoints accept and return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from app.frames.schemas import CameraId
+from app.restorations.provenance import Method, OutputFormat
+
+
+class RestoreJobCreate(BaseModel):
+    """Either `frame_ids`, or a `camera_id` with an optional `from`/`to` capture-time range."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    frame_ids: list[str] | None = Field(None, min_length=1)
+    camera_id: CameraId | None = None
+    start: AwareDatetime | None = Field(None, alias="from")
+    end: AwareDatetime | None = Field(None, alias="to")
+    method: Method = Method.edsr
+    format: OutputFormat = OutputFormat.png
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> RestoreJobCreate:
+        if (self.frame_ids is None) == (self.camera_id is None):
+            raise ValueError("give either frame_ids, or camera_id with an optional from/to range")
+        if self.frame_ids is not None and (self.start or self.end):
+            raise ValueError("from/to select frames of a camera_id; not with frame_ids")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("'to' must be after 'from'")
+        return self
+
+
+class JobError(BaseModel):
+    frame_id: str
+    message: str
+
+
+class JobItem(BaseModel):
+    frame_id: str
+    state: str  # pending, done, failed
+    restored: str  # the frame endpoint that serves this restoration
+
+
+class JobLinks(BaseModel):
+    self: str
+
+
+class RestoreJobRead(BaseModel):
+    id: str
+    state: str  # queued, running, done, failed
+    method: Method
+    format: OutputFormat
+    total: int
+    done: int
+    failed: int
+    pending: int
+    errors: list[JobError]
+    error: str | None  # why the job as a whole failed
+    items: list[JobItem]
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: JobLinks

@@ -1,0 +1,33 @@
+"""GET /v1/stats/storage, and the dashboard page that draws the same numbers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from app.deps import ReadKey, SessionDep
+from app.stats.dashboard import PAGE
+from app.stats.schemas import StorageStats
+from app.stats.service import storage_stats
+
+router = APIRouter(tags=["stats"])
+
+
+@router.get("/v1/stats/storage", response_model=StorageStats)
+def get_storage_stats(
+    principal: ReadKey,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=3660, description="most recent capture days")] = 90,
+) -> StorageStats:
+    """Frames and bytes (uploaded, stored, restore cache) with the savings ratio, in total, per
+    camera and per capture day."""
+    return storage_stats(session=session, days=days)
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+def dashboard() -> HTMLResponse:
+    """A page that asks for an API key and draws /v1/stats/storage (the page itself holds no
+    data, so it needs no key)."""
+    return HTMLResponse(PAGE)

@@ -1,0 +1,61 @@
+"""SQL for storage accounting (aggregates in the database, never row by row in Python)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.frames.models import Frame
+from app.restorations.models import CachedRestoration
+
+Totals = tuple[int, int, int]  # frames, bytes uploaded, bytes stored
+
+
+def _frame_sums() -> list[sa.ColumnElement[int]]:
+    return [
+        sa.func.count(Frame.id),
+        sa.func.coalesce(sa.func.sum(Frame.original_bytes), 0),
+        sa.func.coalesce(sa.func.sum(Frame.stored_bytes + Frame.reference_bytes), 0),
+    ]
+
+
+def frames_by_camera(session: Session) -> dict[str, Totals]:
+    rows = session.execute(sa.select(Frame.camera_id, *_frame_sums()).group_by(Frame.camera_id))
+    return {camera: (int(n), int(up), int(kept)) for camera, n, up, kept in rows.tuples()}
+
+
+def cache_by_camera(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(Frame.camera_id, sa.func.sum(CachedRestoration.bytes))
+        .join(Frame, Frame.id == CachedRestoration.frame_id)
+        .group_by(Frame.camera_id)
+    )
+    return {camera: int(size or 0) for camera, size in rows.tuples()}
+
+
+def _day() -> sa.ColumnElement[str]:
+    return sa.func.date(Frame.captured_at)
+
+
+def frames_by_day(session: Session, days: int) -> dict[str, Totals]:
+    """The `days` most recent capture dates that have frames."""
+    day = _day().label("day")
+    rows = session.execute(
+        sa.select(day, *_frame_sums()).group_by(day).order_by(day.desc()).limit(days)
+    )
+    return {str(d): (int(n), int(up), int(kept)) for d, n, up, kept in rows.tuples()}
+
+
+def cache_by_day(session: Session, days: list[str]) -> dict[str, int]:
+    if not days:
+        return {}
+    day = _day().label("day")
+    rows = session.execute(
+        sa.select(day, sa.func.sum(CachedRestoration.bytes))
+        .join(Frame, Frame.id == CachedRestoration.frame_id)
+        .where(Frame.captured_at >= dt.datetime.fromisoformat(min(days)).replace(tzinfo=dt.UTC))
+        .group_by(day)
+    )
+    return {str(d): int(size or 0) for d, size in rows.tuples()}

@@ -1,0 +1,48 @@
+"""Storage accounting: what was uploaded, what is kept, and what restorations cost."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+
+def savings_ratio(bytes_uploaded: int, bytes_stored: int, bytes_cache: int) -> float:
+    """1 - (stored + cache) / uploaded: the share of uploaded bytes the archive does not keep.
+    Cache bytes count against it; 0 when nothing was uploaded."""
+    if bytes_uploaded <= 0:
+        return 0.0
+    return 1.0 - (bytes_stored + bytes_cache) / bytes_uploaded
+
+
+class Usage(BaseModel):
+    frames: int
+    bytes_uploaded: int  # originals as received (not kept)
+    bytes_stored: int  # stored frames plus the HR references kept for the audit sample
+    bytes_cache: int  # restorations in the restore cache
+    savings_ratio: float
+
+    @classmethod
+    def of(cls, frames: int, uploaded: int, stored: int, cache: int) -> Usage:
+        return cls(
+            frames=frames,
+            bytes_uploaded=uploaded,
+            bytes_stored=stored,
+            bytes_cache=cache,
+            savings_ratio=savings_ratio(uploaded, stored, cache),
+        )
+
+
+class CameraUsage(Usage):
+    camera_id: str
+
+
+class DailyUsage(Usage):
+    date: dt.date  # capture date (UTC)
+
+
+class StorageStats(BaseModel):
+    totals: Usage
+    cameras: list[CameraUsage]
+    daily: list[DailyUsage]
+    generated_at: dt.datetime

@@ -1,0 +1,158 @@
+"""Fixtures for the service: a migrated SQLite file and a blob folder per test, a tiny model, the
+app through an ASGI test client, and API keys of each kind."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+from app import migrate
+from app.auth.schemas import Scope
+from app.auth.service import create_key
+from app.config import Settings
+from app.db import unit_of_work
+from app.deps import Runtime
+from app.main import create_app
+from models import EDSRConfig, Restorer
+from tests.app.images import image_bytes
+
+with warnings.catch_warnings():
+    # Starlette would rather the test client ran on httpx2; httpx is what this project ships.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+CAPTURED_AT = "2024-05-01T12:00:00Z"
+
+
+@pytest.fixture(scope="session")
+def tiny_restorer() -> Restorer:
+    """An untrained one-block network: restores in milliseconds, same interface as the shipped one."""
+    return Restorer.from_config(EDSRConfig(n_resblocks=1, n_feats=8), name="tiny-test")
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty database at the latest migration, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "archive.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_db: Path) -> Settings:
+    database = tmp_path / "archive.db"
+    shutil.copyfile(migrated_db, database)
+    return make_settings(tmp_path, database)
+
+
+def make_settings(tmp_path: Path, database: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        # PNG, not the default WebP lossless: the same pixels, encoded ~50x faster.
+        "profile": "400:2:png",
+        "data_dir": tmp_path / "data",
+        "database_url": f"sqlite:///{database}",
+        "storage_url": f"file://{tmp_path / 'blobs'}",
+        "audit_sample_rate": 0.0,
+        "restore_wait_s": 10.0,
+        "restore_cache_sweep_s": 3600.0,
+    }
+    return Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
+
+
+@dataclass
+class Archive:
+    """The running app, its shared runtime, and a key per role."""
+
+    client: TestClient
+    runtime: Runtime
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    def as_key(self, name: str) -> dict[str, str]:
+        return {"X-API-Key": self.keys[name]}
+
+    def upload(
+        self,
+        data: bytes | None = None,
+        *,
+        camera_id: str = "cam-1",
+        captured_at: str = CAPTURED_AT,
+        key: str = "operator",
+        headers: dict[str, str] | None = None,
+        **form: Any,
+    ) -> httpx.Response:
+        data = image_bytes() if data is None else data
+        return self.client.post(
+            "/v1/frames",
+            files={"file": ("frame.bin", data, "application/octet-stream")},
+            data={"camera_id": camera_id, "captured_at": captured_at, **form},
+            headers=self.as_key(key) | (headers or {}),
+        )
+
+    def frame_id(self, data: bytes | None = None, **kwargs: Any) -> str:
+        response = self.upload(data, **kwargs)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def get(self, path: str, *, key: str = "operator", **kwargs: Any) -> httpx.Response:
+        return self.client.get(path, headers=self.as_key(key), **kwargs)
+
+    def blobs(self) -> list[str]:
+        return sorted(self.runtime.store.keys())
+
+    def count(self, table: str) -> int:
+        import sqlalchemy as sa
+
+        with self.runtime.engine.connect() as connection:
+            return int(connection.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def add_keys(runtime: Runtime) -> dict[str, str]:
+    roles = {
+        "operator": {Scope.ingest, Scope.read},
+        "camera": {Scope.ingest},
+        "investigator": {Scope.read},
+        "admin": {Scope.admin},
+    }
+    keys = {}
+    with unit_of_work(runtime.session_factory) as session:
+        for name, scopes in roles.items():
+            keys[name] = create_key(name, frozenset(scopes), session=session)[1]
+    return keys
+
+
+@pytest.fixture
+def archive_factory(tiny_restorer: Restorer) -> Iterator[Any]:
+    """Start an app on given settings (and optional restorer/queue); stopped at teardown."""
+    clients: list[TestClient] = []
+
+    def start(settings: Settings, **kwargs: Any) -> Archive:
+        kwargs.setdefault("restorer", tiny_restorer)
+        app = create_app(settings, **kwargs)
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        runtime: Runtime = app.state.runtime
+        return Archive(client=client, runtime=runtime, keys=add_keys(runtime))
+
+    yield start
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def archive(archive_factory: Any, settings: Settings) -> Archive:
+    archive: Archive = archive_factory(settings)
+    return archive
