@@ -57,12 +57,12 @@ def verify(
     with session_factory() as session:
         known = _known_keys(session)
         frames = session.execute(sa.select(Frame.id, Frame.stored_key, Frame.reference_key))
-        for frame_id, stored_key, ref_key in frames.tuples():
+        for frame_id, stored_key, ref_key in frames:
             if not store.exists(stored_key) or (ref_key and not store.exists(ref_key)):
                 report.frames_missing_blobs.append(frame_id)
         entries = session.execute(sa.select(CachedRestoration.id, CachedRestoration.blob_key))
         report.cache_missing_blobs = [
-            entry_id for entry_id, key in entries.tuples() if not store.exists(key)
+            entry_id for entry_id, key in entries if not store.exists(key)
         ]
     report.orphan_blobs = [key for key in blobs if key not in known]
     if not repair:

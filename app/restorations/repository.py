@@ -49,7 +49,7 @@ def item_counts(session: Session, job_id: str) -> ItemCounts:
         .where(RestoreJobItem.job_id == job_id)
         .group_by(RestoreJobItem.state)
     )
-    counts = dict(rows.tuples().all())
+    counts = dict(rows.all())
     return ItemCounts(
         total=sum(counts.values()),
         pending=counts.get("pending", 0),

@@ -23,7 +23,7 @@ def _frame_sums() -> list[sa.ColumnElement[int]]:
 
 def frames_by_camera(session: Session) -> dict[str, Totals]:
     rows = session.execute(sa.select(Frame.camera_id, *_frame_sums()).group_by(Frame.camera_id))
-    return {camera: (int(n), int(up), int(kept)) for camera, n, up, kept in rows.tuples()}
+    return {camera: (int(n), int(up), int(kept)) for camera, n, up, kept in rows}
 
 
 def cache_by_camera(session: Session) -> dict[str, int]:
@@ -32,7 +32,7 @@ def cache_by_camera(session: Session) -> dict[str, int]:
         .join(Frame, Frame.id == CachedRestoration.frame_id)
         .group_by(Frame.camera_id)
     )
-    return {camera: int(size or 0) for camera, size in rows.tuples()}
+    return {camera: int(size or 0) for camera, size in rows}
 
 
 def _day() -> sa.ColumnElement[str]:
@@ -45,7 +45,7 @@ def frames_by_day(session: Session, days: int) -> dict[str, Totals]:
     rows = session.execute(
         sa.select(day, *_frame_sums()).group_by(day).order_by(day.desc()).limit(days)
     )
-    return {str(d): (int(n), int(up), int(kept)) for d, n, up, kept in rows.tuples()}
+    return {str(d): (int(n), int(up), int(kept)) for d, n, up, kept in rows}
 
 
 def cache_by_day(session: Session, days: list[str]) -> dict[str, int]:
@@ -58,4 +58,4 @@ def cache_by_day(session: Session, days: list[str]) -> dict[str, int]:
         .where(Frame.captured_at >= dt.datetime.fromisoformat(min(days)).replace(tzinfo=dt.UTC))
         .group_by(day)
     )
-    return {str(d): int(size or 0) for d, size in rows.tuples()}
+    return {str(d): int(size or 0) for d, size in rows}

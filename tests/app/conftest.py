@@ -34,7 +34,7 @@ CAPTURED_AT = "2024-05-01T12:00:00Z"
 
 @pytest.fixture(scope="session")
 def tiny_restorer() -> Restorer:
-    """An untrained one-block network: restores in milliseconds, same interface as the shipped one."""
+    """An untrained one-block network: restores in milliseconds, same interface as the real one."""
     return Restorer.from_config(EDSRConfig(n_resblocks=1, n_feats=8), name="tiny-test")
 
 
@@ -137,6 +137,7 @@ def add_keys(runtime: Runtime) -> dict[str, str]:
 def archive_factory(tiny_restorer: Restorer) -> Iterator[Any]:
     """Start an app on given settings (and optional restorer/queue); stopped at teardown."""
     clients: list[TestClient] = []
+    keys: dict[str, dict[str, str]] = {}  # by database: a restarted app keeps its keys
 
     def start(settings: Settings, **kwargs: Any) -> Archive:
         kwargs.setdefault("restorer", tiny_restorer)
@@ -145,7 +146,9 @@ def archive_factory(tiny_restorer: Restorer) -> Iterator[Any]:
         client.__enter__()
         clients.append(client)
         runtime: Runtime = app.state.runtime
-        return Archive(client=client, runtime=runtime, keys=add_keys(runtime))
+        if settings.database_url not in keys:
+            keys[settings.database_url] = add_keys(runtime)
+        return Archive(client=client, runtime=runtime, keys=keys[settings.database_url])
 
     yield start
     for client in reversed(clients):

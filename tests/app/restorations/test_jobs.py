@@ -1,0 +1,251 @@
+"""Restore jobs: POST /v1/restore-jobs, GET /v1/restore-jobs/{id}, and the task behind them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from app.restorations.models import RestoreJob
+from app.restorations.service import fail_restore_job, run_restore_job
+from tests.app.conftest import Archive, make_settings
+from tests.app.images import image_bytes
+from tests.app.restorations.conftest import GatedRestorer, wait_for_job
+
+
+def frames(archive: Archive, n: int, camera_id: str = "cam-1", hour0: int = 10) -> list[str]:
+    return [
+        archive.frame_id(
+            image_bytes(width=48, height=32, seed=100 * hour0 + i),
+            camera_id=camera_id,
+            captured_at=f"2024-05-01T{hour0 + i:02d}:00:00Z",
+        )
+        for i in range(n)
+    ]
+
+
+def post_job(archive: Archive, body: dict[str, Any], key: str = "investigator") -> Any:
+    return archive.client.post("/v1/restore-jobs", json=body, headers=archive.as_key(key))
+
+
+def test_job_for_frame_ids_restores_each_frame_into_the_cache(archive: Archive) -> None:
+    ids = frames(archive, 3)
+    response = post_job(archive, {"frame_ids": ids, "format": "webp"})
+
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == f"/v1/restore-jobs/{job['id']}"
+    assert job["total"] == 3 and job["format"] == "webp" and job["method"] == "edsr"
+    assert job["requested_by"] == "investigator"
+
+    done = wait_for_job(archive, job["id"])
+    assert (done["state"], done["done"], done["failed"], done["pending"]) == ("done", 3, 0, 0)
+    assert done["finished_at"] is not None
+    assert [item["frame_id"] for item in done["items"]] == ids
+    assert archive.count("restore_cache") == 3
+    jobs_before = archive.count("restore_jobs")
+    for item in done["items"]:
+        fetched = archive.get(item["restored"] + "&wait=0")
+        assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/webp"
+    assert archive.count("restore_jobs") == jobs_before  # served from the cache, no new job
+
+
+def test_job_for_a_camera_and_time_range_selects_those_frames(archive: Archive) -> None:
+    ids = frames(archive, 4, "cam-1")
+    frames(archive, 2, "cam-2")
+    body = {"camera_id": "cam-1", "from": "2024-05-01T11:00:00Z", "to": "2024-05-01T13:00:00Z"}
+    job = post_job(archive, body).json()
+    assert [item["frame_id"] for item in job["items"]] == ids[1:3]
+    assert wait_for_job(archive, job["id"])["done"] == 2
+
+
+def test_job_reports_progress_while_running(
+    archive_factory, settings, gated: GatedRestorer
+) -> None:
+    archive = archive_factory(settings.model_copy(update={"restore_batch_size": 1}), restorer=gated)
+    ids = frames(archive, 2)
+    job = post_job(archive, {"frame_ids": ids}).json()
+    assert gated.entered.wait(10)
+    running = archive.get(f"/v1/restore-jobs/{job['id']}").json()
+    assert (running["state"], running["done"], running["total"]) == ("running", 0, 2)
+    gated.gate.set()
+    assert wait_for_job(archive, job["id"])["done"] == 2
+    assert gated.batches == [1, 1]
+
+
+def test_frames_that_cannot_be_restored_are_listed_with_the_reason(archive: Archive) -> None:
+    ids = frames(archive, 2)
+    archive.runtime.store.delete(f"frames/{ids[1][:2]}/{ids[1]}.png")
+    job = wait_for_job(archive, post_job(archive, {"frame_ids": ids}).json()["id"])
+    assert (job["state"], job["done"], job["failed"]) == ("done", 1, 1)
+    assert job["errors"] == [
+        {"frame_id": ids[1], "message": "the stored frame is missing from the blob store"}
+    ]
+    assert job["error"] == "1 of 2 frames could not be restored"
+
+
+def test_job_whose_every_frame_failed_is_failed(archive: Archive) -> None:
+    (frame_id,) = frames(archive, 1)
+    archive.runtime.store.delete(f"frames/{frame_id[:2]}/{frame_id}.png")
+    job = wait_for_job(archive, post_job(archive, {"frame_ids": [frame_id]}).json()["id"])
+    assert job["state"] == "failed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"frame_ids": []},
+        {"frame_ids": ["a"], "camera_id": "cam-1"},
+        {"frame_ids": ["a"], "from": "2024-05-01T00:00:00Z"},
+        {"camera_id": "cam-1", "from": "2024-05-02T00:00:00Z", "to": "2024-05-01T00:00:00Z"},
+        {"camera_id": "cam-1", "format": "tiff"},
+        {"camera_id": "cam-1", "colour": "yes"},
+    ],
+    ids=["empty", "no-ids", "ids-and-camera", "ids-and-range", "range-reversed", "format", "extra"],
+)
+def test_malformed_job_requests_are_422(archive: Archive, body: dict[str, Any]) -> None:
+    response = post_job(archive, body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert archive.count("restore_jobs") == 0
+
+
+def test_unknown_frame_id_is_404_and_makes_no_job(archive: Archive) -> None:
+    ids = frames(archive, 1)
+    response = post_job(archive, {"frame_ids": [*ids, "f" * 32]})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "frame_not_found"
+    assert archive.count("restore_jobs") == 0
+
+
+def test_camera_range_without_frames_is_422(archive: Archive) -> None:
+    response = post_job(archive, {"camera_id": "nobody"})
+    assert response.status_code == 422
+    assert "no frames" in response.json()["error"]["message"]
+
+
+def test_job_over_the_frame_limit_is_422(archive_factory, settings) -> None:
+    archive = archive_factory(settings.model_copy(update={"restore_job_max_frames": 2}))
+    frames(archive, 3)
+    response = post_job(archive, {"camera_id": "cam-1"})
+    assert response.status_code == 422
+    assert "at most 2" in response.json()["error"]["message"]
+
+
+def test_unknown_job_is_404(archive: Archive) -> None:
+    response = archive.get("/v1/restore-jobs/" + "0" * 32)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "restore_job_not_found"
+
+
+# -- the task itself ------------------------------------------------------------------------
+
+
+class NotQueued:
+    """A queue that keeps job ids for the test to run by hand."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def submit(self, job_id: str) -> None:
+        self.jobs.append(job_id)
+
+    def check(self) -> None:
+        pass
+
+
+def test_running_a_job_twice_restores_each_frame_once(
+    archive_factory, settings, tiny_restorer
+) -> None:
+    queue = NotQueued()
+    archive = archive_factory(settings, queue=queue)
+    ids = frames(archive, 2)
+    job_id = post_job(archive, {"frame_ids": ids}).json()["id"]
+    runtime = archive.runtime
+    args = {
+        "session_factory": runtime.session_factory,
+        "store": runtime.store,
+        "restorer": tiny_restorer,
+        "settings": runtime.settings,
+    }
+
+    run_restore_job(job_id, **args)
+    blobs = archive.blobs()
+    run_restore_job(job_id, **args)  # a redelivered message
+
+    assert queue.jobs == [job_id]
+    assert archive.blobs() == blobs
+    assert archive.count("restore_cache") == 2
+    job = archive.get(f"/v1/restore-jobs/{job_id}").json()
+    assert (job["state"], job["done"]) == ("done", 2)
+
+
+def test_a_job_interrupted_midway_finishes_only_what_is_left(
+    archive_factory, settings, tiny_restorer
+) -> None:
+    queue = NotQueued()
+    archive = archive_factory(settings, queue=queue)
+    ids = frames(archive, 2)
+    job_id = post_job(archive, {"frame_ids": ids}).json()["id"]
+    runtime = archive.runtime
+    with runtime.session_factory.begin() as session:  # frame 0 done, then the worker died
+        session.execute(
+            sa.text("UPDATE restore_job_items SET state = 'done' WHERE frame_id = :f"),
+            {"f": ids[0]},
+        )
+        session.execute(sa.text("UPDATE restore_jobs SET state = 'running'"))
+
+    run_restore_job(
+        job_id,
+        session_factory=runtime.session_factory,
+        store=runtime.store,
+        restorer=tiny_restorer,
+        settings=runtime.settings,
+    )
+
+    job = archive.get(f"/v1/restore-jobs/{job_id}").json()
+    assert (job["state"], job["done"]) == ("done", 2)
+    assert archive.count("restore_cache") == 1  # only the frame still pending was restored
+
+
+def test_fail_restore_job_fails_pending_frames_and_leaves_finished_jobs(
+    archive_factory, settings
+) -> None:
+    archive = archive_factory(settings, queue=NotQueued())
+    ids = frames(archive, 1)
+    job_id = post_job(archive, {"frame_ids": ids}).json()["id"]
+    factory = archive.runtime.session_factory
+
+    fail_restore_job(job_id, "worker lost its GPU", session_factory=factory)
+    fail_restore_job(job_id, "a later reason", session_factory=factory)
+
+    job = archive.get(f"/v1/restore-jobs/{job_id}").json()
+    assert (job["state"], job["error"], job["failed"]) == ("failed", "worker lost its GPU", 1)
+    assert job["errors"][0]["message"] == "worker lost its GPU"
+
+
+def test_unfinished_jobs_are_resumed_when_the_server_starts(
+    archive_factory, tmp_path, migrated_db
+) -> None:
+    import shutil
+
+    database = tmp_path / "resume.db"
+    shutil.copyfile(migrated_db, database)
+    settings = make_settings(tmp_path, database)
+    first = archive_factory(settings, queue=NotQueued())  # a server whose jobs never ran
+    job_id = post_job(first, {"frame_ids": frames(first, 2)}).json()["id"]
+
+    second = archive_factory(settings)  # the next start, with a real pool
+
+    assert wait_for_job(second, job_id)["state"] == "done"
+
+
+def test_job_state_is_recorded_in_the_database(archive: Archive) -> None:
+    job_id = post_job(archive, {"frame_ids": frames(archive, 1)}).json()["id"]
+    wait_for_job(archive, job_id)
+    with archive.runtime.session_factory() as session:
+        job = session.get(RestoreJob, job_id)
+        assert job is not None
+        assert job.attempts == 1 and job.started_at is not None
