@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
 from app.db import make_engine, make_session_factory
+from app.frames import repository as frames_repository
 from app.frames.models import Frame
-from app.restorations.models import RestoreJob, RestoreJobItem
+from app.restorations import repository as restorations_repository
+from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
 from app.tables import metadata
 from tests import services
 
@@ -132,3 +134,89 @@ def test_job_items_must_point_at_real_frames(migrated: sessionmaker[Session]) ->
         session.add(RestoreJobItem(job_id="j1", frame_id="missing", position=0, state="pending"))
         with pytest.raises(sa.exc.IntegrityError):
             session.commit()
+
+
+# -- the repositories, on both databases ----------------------------------------------------
+
+
+def _values(row: object) -> dict[str, object]:
+    table = type(row).__table__  # type: ignore[attr-defined]
+    return {column.key: getattr(row, column.key) for column in table.columns}
+
+
+def test_frame_insert_if_absent_tells_whether_it_inserted(
+    migrated: sessionmaker[Session],
+) -> None:
+    with migrated() as session:
+        assert frames_repository.insert_if_absent(session, _values(_frame("f1"))) is True
+        session.commit()
+    with migrated() as session:
+        again = _values(_frame("f2"))  # the same camera and original: a racing repeat upload
+        assert frames_repository.insert_if_absent(session, again) is False
+        session.commit()
+        assert session.scalar(sa.select(sa.func.count()).select_from(Frame)) == 1
+
+
+def test_cache_insert_if_absent_tells_whether_it_inserted(
+    migrated: sessionmaker[Session],
+) -> None:
+    now = datetime.now(UTC)
+    entry = {
+        "frame_id": "f1",
+        "method": "edsr",
+        "format": "png",
+        "model_name": "tiny",
+        "weights_sha256": "c" * 64,
+        "media_type": "image/png",
+        "bytes": 1000,
+        "created_at": now,
+        "expires_at": now + timedelta(days=1),
+    }
+    with migrated() as session:
+        session.add(_frame("f1"))
+        session.commit()
+    with migrated() as session:
+        added = restorations_repository.insert_cache_if_absent(
+            session, entry | {"blob_key": "restored/a.png"}
+        )
+        assert added is True
+        session.commit()
+    with migrated() as session:
+        # The same restoration finished twice at once: the second must learn it lost.
+        added = restorations_repository.insert_cache_if_absent(
+            session, entry | {"blob_key": "restored/b.png"}
+        )
+        assert added is False
+        session.commit()
+        keys = session.scalars(sa.select(CachedRestoration.blob_key)).all()
+        assert keys == ["restored/a.png"]
+
+
+def test_frame_pages_follow_capture_time_then_id(migrated: sessionmaker[Session]) -> None:
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    with migrated() as session:
+        for i in range(5):
+            frame = _frame(f"f{i}", sha=f"{i:064d}")
+            frame.captured_at = start + timedelta(minutes=i // 2)  # pairs share a time
+            session.add(frame)
+        session.commit()
+    with migrated() as session:
+        seen: list[str] = []
+        after = None
+        while True:
+            page = frames_repository.page(
+                session, camera_id="cam-1", start=start, end=None, after=after, limit=2
+            )
+            if not page:
+                break
+            seen += [frame.id for frame in page]
+            after = (page[-1].captured_at, page[-1].id)
+        assert seen == ["f0", "f1", "f2", "f3", "f4"]
+        in_range = frames_repository.ids_in_range(
+            session,
+            camera_id="cam-1",
+            start=start + timedelta(minutes=1),
+            end=start + timedelta(minutes=2),
+            limit=10,
+        )
+        assert in_range == ["f2", "f3"]
