@@ -43,8 +43,9 @@ def insert_if_absent(session: Session, values: dict[str, Any]) -> bool:
     concurrent identical upload); True if this call inserted it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(Frame).values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO NOTHING.
+    statement = insert(Frame).values(**values).on_conflict_do_nothing().returning(Frame.id)
+    return session.execute(statement).first() is not None
 
 
 def _filtered(

@@ -123,8 +123,13 @@ def insert_cache_if_absent(session: Session, values: dict[str, Any]) -> bool:
     won the race); True if this call added it."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(CachedRestoration).values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    statement = (
+        insert(CachedRestoration)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(CachedRestoration.id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def expired_entries(session: Session, now: datetime, limit: int) -> list[CachedRestoration]:

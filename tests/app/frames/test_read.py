@@ -1,4 +1,4 @@
-"""Listing, metadata and the stored frame: GET /v1/frames, /v1/frames/{id}, /v1/frames/{id}/stored."""
+"""Listing, metadata and the stored frame: GET /v1/frames, /v1/frames/{id}, .../stored."""
 
 from __future__ import annotations
 

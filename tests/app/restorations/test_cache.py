@@ -8,8 +8,7 @@ import sqlalchemy as sa
 
 from app.restorations.queue import CacheSweeper
 from app.restorations.service import sweep_expired_cache
-from tests.app.conftest import Archive
-from tests.app.restorations.conftest import wait_for
+from tests.app.conftest import Archive, wait_for
 
 
 def restored_blobs(archive: Archive) -> list[str]:

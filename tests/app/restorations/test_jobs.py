@@ -9,9 +9,8 @@ import sqlalchemy as sa
 
 from app.restorations.models import RestoreJob
 from app.restorations.service import fail_restore_job, run_restore_job
-from tests.app.conftest import Archive, make_settings
+from tests.app.conftest import Archive, GatedRestorer, make_settings, wait_for_job
 from tests.app.images import image_bytes
-from tests.app.restorations.conftest import GatedRestorer, wait_for_job
 
 
 def frames(archive: Archive, n: int, camera_id: str = "cam-1", hour0: int = 10) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import QueueUnavailable
 from app.restorations.queue import BatchingRestorer, InProcessQueue
-from tests.app.restorations.conftest import wait_for
+from tests.app.conftest import wait_for
 
 
 def test_pool_takes_jobs_up_to_its_bound_then_refuses_with_retry_after() -> None:

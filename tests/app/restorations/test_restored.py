@@ -11,9 +11,8 @@ from PIL import Image
 
 from app.restorations.provenance import EXIF_IMAGE_DESCRIPTION, EXIF_SOFTWARE
 from models import bicubic_upscale, decode_image
-from tests.app.conftest import Archive, make_settings
+from tests.app.conftest import Archive, GatedRestorer, make_settings, wait_for_job
 from tests.app.images import decode, image_bytes
-from tests.app.restorations.conftest import GatedRestorer, wait_for_job
 
 
 def stored_pixels(archive: Archive, frame_id: str) -> np.ndarray:
