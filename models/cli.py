@@ -36,6 +36,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         "val_limit",
         "log_every",
         "seed",
+        "threads",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
     for name in ("res_scale", "lr", "lr_final_ratio"):

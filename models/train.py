@@ -48,6 +48,7 @@ class TrainConfig:
     seed: int = 0
     name: str = "edsr"
     device: str = ""
+    threads: int = 0  # CPU threads (0: every core); 1 keeps a shared machine's run steady
     resume: str = ""
 
 
@@ -84,7 +85,7 @@ def main(config: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu":
-        torch.set_num_threads(default_threads())
+        torch.set_num_threads(config.threads or default_threads())
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
