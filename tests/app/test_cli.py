@@ -1,0 +1,189 @@
+"""`cctv-archive`: local commands on the configured database, client commands over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from app import cli, migrate
+from app.auth.schemas import Scope
+from app.auth.service import create_key
+from app.config import Settings, get_settings
+from app.db import make_session_factory, unit_of_work
+from app.main import create_app
+from models import EDSR, EDSRConfig, save_model
+from tests.app.images import decode, image_bytes
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """CCTV_ variables pointing at a fresh data folder (the way an operator configures it)."""
+    monkeypatch.setenv("CCTV_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CCTV_PROFILE", "400:2:png")
+    monkeypatch.delenv("CCTV_DATABASE_URL", raising=False)
+    monkeypatch.delenv("CCTV_STORAGE_URL", raising=False)
+    monkeypatch.delenv("CCTV_API_KEY", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_keys_create_list_revoke(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["keys", "create", "--name", "nvr-1", "--scopes", "ingest"]) == 0
+    created = capsys.readouterr()
+    key = created.out.strip()
+    assert key.startswith("cctv_") and "shown only this once" in created.err
+
+    assert cli.main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "nvr-1" in listing and "ingest" in listing and key not in listing
+
+    assert cli.main(["keys", "revoke", "nvr-1"]) == 0
+    assert "revoked API key 'nvr-1'" in capsys.readouterr().out
+    cli.main(["keys", "list"])
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.startswith("nvr-1") and not row.endswith("-")  # the revoked column is filled
+    assert cli.main(["keys", "revoke", "nobody"]) == 1
+    assert "no API key named 'nobody'" in capsys.readouterr().err
+
+
+def test_keys_create_refuses_unknown_scopes(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["keys", "create", "--name", "x", "--scopes", "read,write"]) == 1
+    assert "unknown scope 'write'" in capsys.readouterr().err
+
+
+def test_migrate_creates_the_database_in_the_data_folder(env: Path) -> None:
+    assert cli.main(["migrate"]) == 0
+    assert (env / "data" / "archive.db").is_file()
+    assert migrate.is_current(get_settings().database_url)
+
+
+def test_serve_migrates_loads_the_model_and_says_where_it_listens(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = env / "tiny.safetensors"
+    save_model(
+        model,
+        EDSR(EDSRConfig(n_resblocks=1, n_feats=8)),
+        name="tiny-file",
+        degradation_id="bicubic-aa-x2/webp-lossless/v1",
+    )
+    monkeypatch.setenv("CCTV_MODEL", str(model))
+    calls: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(app=app, **kwargs))
+
+    assert cli.main(["serve", "--host", "127.0.0.1", "--port", "8765"]) == 0
+
+    out = capsys.readouterr().out
+    assert "listening on http://127.0.0.1:8765" in out
+    assert "tiny-file" in out
+    assert (calls["host"], calls["port"]) == ("127.0.0.1", 8765)
+    assert migrate.is_current(get_settings().database_url)
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "sweep"])
+def test_model_commands_are_forwarded_to_models_cli(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.cli
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(models.cli, "main", lambda argv: seen.append(argv) or 7)
+    assert cli.main([command, "--steps", "10"]) == 7
+    assert seen == [[command, "--steps", "10"]]
+
+
+# -- client commands against a real server ----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings, tiny_restorer: Any) -> Iterator[tuple[str, str]]:
+    """The app on a real socket (uvicorn in a thread); yields its URL and an operator key."""
+    with unit_of_work(make_session_factory(settings)) as session:
+        key = create_key("cli", frozenset({Scope.ingest, Scope.read}), session=session)[1]
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, restorer=tiny_restorer), port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", key
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_ingest_restore_and_stats_over_http(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = server
+    folder = tmp_path / "export"
+    (folder / "night").mkdir(parents=True)
+    for i, fmt in enumerate(["JPEG", "PNG", "BMP"]):
+        (folder / "night" / f"f{i}.{fmt.lower()}").write_bytes(
+            image_bytes(fmt, width=640, height=480, seed=i)
+        )
+    (folder / "notes.txt").write_text("not an image: skipped by suffix")
+    client = ["--server", url, "--api-key", key]
+
+    assert cli.main(["ingest", str(folder), "--camera", "yard", *client]) == 0
+    out = capsys.readouterr().out
+    assert "3 frames archived, 0 already in the archive, 0 failed" in out
+    assert "saved" in out
+
+    assert cli.main(["ingest", str(folder), "--camera", "yard", *client]) == 0
+    assert "0 frames archived, 3 already in the archive" in capsys.readouterr().out
+
+    import httpx
+
+    frames = httpx.get(f"{url}/v1/frames", headers={"X-API-Key": key}).json()["items"]
+    output = tmp_path / "restored.webp"
+    assert cli.main(["restore", frames[0]["id"], "-o", str(output), *client]) == 0
+    restored = decode(output.read_bytes())
+    assert restored.format == "WEBP" and restored.size == (400, 400)
+    assert "not an original recording" in capsys.readouterr().out
+
+    assert cli.main(["stats", *client]) == 0
+    table = capsys.readouterr().out
+    assert "yard" in table and "all cameras" in table
+
+
+def test_ingest_reports_refused_files_and_fails(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = server
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(image_bytes("JPEG")[:200])
+    assert (
+        cli.main(["ingest", str(bad), "--camera", "yard", "--server", url, "--api-key", key]) == 1
+    )
+    captured = capsys.readouterr()
+    assert "corrupt_image" in captured.out + captured.err
+    assert "1 failed" in captured.out
+
+
+def test_client_commands_need_a_key_and_a_reachable_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CCTV_API_KEY", raising=False)
+    assert cli.main(["stats", "--server", "http://127.0.0.1:9"]) == 1
+    assert "no API key" in capsys.readouterr().err
+    assert cli.main(["stats", "--server", f"http://127.0.0.1:{free_port()}", "--api-key", "k"]) == 1
+    assert "cannot reach" in capsys.readouterr().err

@@ -1,0 +1,44 @@
+"""/healthz (liveness) and /readyz (database at head, store writable, queue running, model)."""
+
+from __future__ import annotations
+
+import shutil
+
+import sqlalchemy as sa
+
+from tests.app.conftest import Archive, make_settings
+
+
+def test_healthz_says_ok(archive: Archive) -> None:
+    assert archive.client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_readyz_checks_each_dependency(archive: Archive, tiny_restorer) -> None:
+    response = archive.client.get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert checks["database"] == checks["storage"] == checks["queue"] == "ok"
+    assert checks["model"].startswith("tiny-test (")
+
+
+def test_readyz_is_503_when_the_store_cannot_be_written(archive_factory, tmp_path, migrated_db):
+    database = tmp_path / "archive.db"
+    shutil.copyfile(migrated_db, database)
+    blocker = tmp_path / "blobs-is-a-file"
+    blocker.write_text("not a folder")
+    archive = archive_factory(make_settings(tmp_path, database, storage_url=str(blocker)))
+
+    response = archive.client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"]["code"] == "not_ready" and "storage" in body["error"]["message"]
+    assert body["checks"]["storage"] == "unavailable" and body["checks"]["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_schema_is_behind(archive: Archive) -> None:
+    with archive.runtime.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = 'old'"))
+    response = archive.client.get("/readyz")
+    assert response.status_code == 503
+    assert "migration" in response.json()["error"]["message"]
