@@ -62,8 +62,10 @@ def make_celery(settings: Any) -> Celery:
         broker_transport_options={
             "visibility_timeout": visibility,
             # How often workers look for abandoned messages: often enough to honour a short
-            # visibility timeout without polling Redis needlessly on long ones.
+            # visibility timeout without polling Redis needlessly on long ones. kombu scans
+            # only every `throttle`-th time (default 10); 1 makes the interval the real period.
             "unacked_restore_interval": max(1, min(10, visibility // 5)),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
         },
         broker_connection_retry_on_startup=True,
@@ -73,7 +75,6 @@ def make_celery(settings: Any) -> Celery:
         # kills a task that ignores it.
         task_soft_time_limit=max(1, time_limit - max(1, time_limit // 10)),
         task_time_limit=time_limit,
-        worker_hijack_root_logger=False,
     )
     return celery
 

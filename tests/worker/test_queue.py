@@ -76,6 +76,9 @@ def test_celery_settings_keep_jobs_from_being_lost() -> None:
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.broker_transport_options["visibility_timeout"] == 900
+    # Abandoned jobs are looked for every few seconds, well inside the visibility timeout.
+    options = conf.broker_transport_options
+    assert options["unacked_restore_interval"] * options["unacked_restore_throttle"] <= 60
     assert conf.task_time_limit == 600
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.task_routes[RESTORE_TASK] == {"queue": "gpu"}

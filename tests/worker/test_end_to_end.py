@@ -1,0 +1,150 @@
+"""The scaled-out archive end to end: API + PostgreSQL + S3 (moto over HTTP) + Celery workers
+(real prefork processes) on Redis, including a worker killed with SIGKILL in the middle of a job."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from app.restorations.models import CachedRestoration
+from tests import services
+from tests.worker.deployment import (
+    Api,
+    CeleryWorker,
+    frame_png,
+    running_api,
+    save_tiny_model,
+    scaled_out_env,
+    settings_from,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[services.MotoServer]:
+    with services.moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    with services.postgres_database() as url:
+        yield url
+
+
+def _job_state(api: Api, job_id: str, *states: str) -> dict | None:
+    job = api.job(job_id)
+    return job if job["state"] in states else None
+
+
+def test_upload_restore_job_restored_frame_and_stats(
+    tmp_path: Path, s3: services.MotoServer, database_url: str
+) -> None:
+    # The machine's shared Redis, on a database number and queue of this test's own.
+    shared = services.require_redis()
+    broker = shared.rsplit("/", 1)[0] + f"/{services.free_port() % 15 + 1}"
+    env = scaled_out_env(
+        tmp_path,
+        database_url=database_url,
+        broker_url=broker,
+        s3=s3,
+        model=save_tiny_model(tmp_path / "tiny.safetensors"),
+    )
+    worker = CeleryWorker(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        with running_api(settings_from(env)) as api:
+            uploads = [api.upload(frame_png(seed)) for seed in range(3)]
+            assert [r.status_code for r in uploads] == [201, 201, 201], uploads[0].text
+            frame_ids = [r.json()["id"] for r in uploads]
+
+            created = api.post("/v1/restore-jobs", json={"frame_ids": frame_ids})
+            assert created.status_code == 202, created.text
+            job_id = created.json()["id"]
+            job = wait_until(lambda: _job_state(api, job_id, "done", "failed"), 60, "job", worker)
+            assert (job["state"], job["done"], job["total"]) == ("done", 3, 3), job
+
+            restored = api.get(f"/v1/frames/{frame_ids[0]}/restored", params={"wait": 0})
+            assert restored.status_code == 200, restored.text
+            assert restored.headers["X-Restoration-Model"] == "e2e-1x8"
+            assert Image.open(io.BytesIO(restored.content)).size == (400, 400)
+
+            stats = api.get("/v1/stats/storage").json()["totals"]
+            assert stats["frames"] == 3
+            assert stats["bytes_uploaded"] == sum(len(frame_png(seed)) for seed in range(3))
+            assert stats["bytes_cache"] > 0
+            expected = 1 - (stats["bytes_stored"] + stats["bytes_cache"]) / stats["bytes_uploaded"]
+            assert stats["savings_ratio"] == pytest.approx(expected, abs=1e-6)
+
+            # Everything landed in the scaled-out backends, not in local files.
+            assert api.runtime.engine.dialect.name == "postgresql"
+            keys = list(api.runtime.store.keys())
+            assert sum(key.startswith("restored/") for key in keys) == 3
+            assert api.count("frames") == 3
+    finally:
+        worker.stop()
+
+
+@pytest.mark.parametrize("kill", ["pool process", "whole worker"])
+def test_a_worker_killed_mid_job_does_not_lose_the_job(
+    tmp_path: Path, s3: services.MotoServer, database_url: str, kill: str
+) -> None:
+    frames = 12
+    with services.redis_server(tmp_path) as redis:
+        env = scaled_out_env(
+            tmp_path,
+            database_url=database_url,
+            broker_url=redis.url,
+            s3=s3,
+            # Slow enough (about 0.1 s a frame) to be caught mid-job, one frame per batch.
+            model=save_tiny_model(tmp_path / "medium.safetensors", n_resblocks=8, n_feats=32),
+            restore_batch_size=1,
+            # Short, so the test waits seconds, not the production hour, for redelivery.
+            restore_time_limit_s=10,
+            restore_visibility_timeout_s=12,
+        )
+        first = CeleryWorker(env, tmp_path / "worker-1.log")
+        first.start()
+        second = CeleryWorker(env, tmp_path / "worker-2.log")
+        try:
+            with running_api(settings_from(env)) as api:
+                frame_ids = [api.upload(frame_png(seed)).json()["id"] for seed in range(frames)]
+                job_id = api.post("/v1/restore-jobs", json={"frame_ids": frame_ids}).json()["id"]
+
+                progress = lambda: _job_state(api, job_id, "running", "done", "failed")  # noqa: E731
+                job = wait_until(lambda: (j := progress()) and j["done"] >= 1 and j, 60, "progress")
+                if kill == "pool process":
+                    first.kill_pool()  # the worker's parent survives and requeues at once
+                else:
+                    first.kill()
+                    second.start()
+                killed_at = api.job(job_id)
+                assert job["state"] == "running" and killed_at["done"] < frames, (
+                    "the job finished before the kill; make it slower"
+                )
+
+                logs = second if kill == "whole worker" else first
+                done = wait_until(
+                    lambda: _job_state(api, job_id, "done", "failed"), 90, "redelivery", logs
+                )
+                assert (done["state"], done["done"], done["failed"]) == ("done", frames, 0), done
+
+                with api.runtime.session_factory() as session:
+                    entries = session.scalars(sa.select(CachedRestoration)).all()
+                    attempts = session.execute(
+                        sa.text("SELECT attempts FROM restore_jobs WHERE id = :id"), {"id": job_id}
+                    ).scalar_one()
+                # Completed once: one cache entry per frame, each with its blob.
+                assert sorted(entry.frame_id for entry in entries) == sorted(frame_ids)
+                assert all(api.runtime.store.exists(entry.blob_key) for entry in entries)
+                assert attempts == 2  # the killed run and the redelivered one
+        finally:
+            first.stop()
+            second.stop()
