@@ -30,7 +30,7 @@ def _command(service: dict[str, Any]) -> str:
 
 
 def test_compose_names_every_service(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {*LONG_RUNNING, "minio-init"}
+    assert set(compose["services"]) == {*LONG_RUNNING, "minio-init", "migrate"}
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -47,9 +47,12 @@ def test_dependencies_wait_for_healthy_services(compose: dict[str, Any]) -> None
             assert dependency in services, f"{name} depends on unknown {dependency}"
             if rule["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
-    assert services["api"]["depends_on"]["minio-init"]["condition"] == (
-        "service_completed_successfully"
-    )
+    # One-shot jobs must have finished: the bucket exists and the schema is at the head.
+    for name in ("api", "worker", "worker-cpu"):
+        for job in ("minio-init", "migrate"):
+            condition = services[name]["depends_on"][job]["condition"]
+            assert condition == "service_completed_successfully", (name, job)
+    assert services["migrate"]["command"] == ["cctv-archive", "migrate"]
 
 
 def test_state_lives_in_named_volumes(compose: dict[str, Any]) -> None:
@@ -90,7 +93,7 @@ def test_api_listens_on_localhost_8000(compose: dict[str, Any]) -> None:
 
 
 def test_app_services_are_configured_for_the_scaled_out_backends(compose: dict[str, Any]) -> None:
-    for name in ("api", "worker", "worker-cpu"):
+    for name in ("api", "migrate", "worker", "worker-cpu"):
         env = compose["services"][name]["environment"]
         assert env["CCTV_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert "@postgres:5432/" in env["CCTV_DATABASE_URL"]
