@@ -146,6 +146,47 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.clean or args.repair else 1
 
 
+def cmd_measure(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.restorations.model import load_restorer
+    from app.stats.quality import measure_quality
+    from app.stats.service import quality_stats
+    from app.storage import build_store
+
+    settings = get_settings()
+    factory = _local_session_factory()
+    store, restorer = build_store(settings), load_restorer(settings)
+    total = 0
+    while args.limit is None or total < args.limit:
+        batch = settings.restore_batch_size
+        if args.limit is not None:
+            batch = min(batch, args.limit - total)
+        measured = measure_quality(
+            session_factory=factory, store=store, restorer=restorer, limit=batch
+        )
+        if not measured:
+            break
+        total += measured
+    print(f"measured {total} audit-sample frames with {restorer.name}")
+    with factory() as session:
+        stats = quality_stats(session=session, restorer=restorer)
+
+    def row(name: str, q: Any) -> tuple[str, ...]:
+        if not q.frames_measured:
+            return (name, "0", "-", "-", "-")
+        return (
+            name,
+            str(q.frames_measured),
+            f"{q.psnr_y_edsr:.2f}",
+            f"{q.psnr_y_bicubic:.2f}",
+            f"{q.gain_db:+.2f}",
+        )
+
+    rows = [row(c.camera_id, c) for c in stats.cameras] + [row("all cameras", stats.totals)]
+    _table(["camera", "frames", "PSNR-Y EDSR", "PSNR-Y bicubic", "gain dB"], rows)
+    return 0
+
+
 # -- client commands ------------------------------------------------------------------------
 
 
@@ -341,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=3600.0, help="leave orphan blobs younger than this (s)"
     )
     verify.set_defaults(handler=cmd_verify)
+
+    measure = sub.add_parser(
+        "measure", help="PSNR of the model and bicubic on the audit sample, per camera"
+    )
+    measure.add_argument("--limit", type=int, help="measure at most this many frames")
+    measure.set_defaults(handler=cmd_measure)
 
     def client(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)

@@ -20,13 +20,17 @@ from app.health import router as health_router
 from app.middleware import BodyLimitMiddleware
 from app.restorations.endpoints import router as restorations_router
 from app.restorations.model import check_profile, load_restorer
-from app.restorations.queue import CacheSweeper, InProcessQueue, RestoreQueue, build_queue
+from app.restorations.queue import InProcessQueue, Periodic, RestoreQueue, build_queue
 from app.restorations.service import resume_unfinished_jobs, sweep_expired_cache
 from app.stats.endpoints import router as stats_router
+from app.stats.quality import measure_quality
 from app.storage import BlobStore, build_store
 from models import Profile, Restorer
 
 logger = logging.getLogger(__name__)
+
+# Audit-sample frames measured per housekeeping round when the server restores in-process.
+QUALITY_FRAMES_PER_ROUND = 8
 
 # Multipart framing (boundaries, part headers, the small form fields) around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -53,6 +57,23 @@ def build_runtime(
     return Runtime(settings, engine, session_factory, store, profile, restorer, queue)
 
 
+def housekeeping(runtime: Runtime) -> None:
+    """Delete expired restorations; in the embedded default, also measure a few audit-sample
+    frames (with Celery workers, `cctv-archive measure` does it where the GPU is)."""
+    removed = sweep_expired_cache(session_factory=runtime.session_factory, store=runtime.store)
+    if removed:
+        logger.info("restore cache: %d expired entries removed", removed)
+    if isinstance(runtime.queue, InProcessQueue):
+        measured = measure_quality(
+            session_factory=runtime.session_factory,
+            store=runtime.store,
+            restorer=runtime.restorer,
+            limit=QUALITY_FRAMES_PER_ROUND,
+        )
+        if measured:
+            logger.info("quality: %d audit-sample frames measured", measured)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -69,11 +90,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, restorer=restorer, store=store, queue=queue)
         app.state.runtime = runtime
-        sweeper = CacheSweeper(
-            partial(
-                sweep_expired_cache, session_factory=runtime.session_factory, store=runtime.store
-            ),
+        sweeper = Periodic(
+            partial(housekeeping, runtime),
             interval_s=settings.restore_cache_sweep_s,
+            name="housekeeping",
         )
         sweeper.start()
         if isinstance(runtime.queue, InProcessQueue):

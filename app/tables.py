@@ -4,6 +4,7 @@ from app.auth.models import ApiKey, AuditLogEntry
 from app.db import Base
 from app.frames.models import Frame
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
+from app.stats.models import FrameQuality
 
 metadata = Base.metadata
 
@@ -12,6 +13,7 @@ __all__ = [
     "AuditLogEntry",
     "CachedRestoration",
     "Frame",
+    "FrameQuality",
     "RestoreJob",
     "RestoreJobItem",
     "metadata",

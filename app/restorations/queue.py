@@ -218,15 +218,15 @@ def build_queue(
     return pool
 
 
-class CacheSweeper:
-    """Deletes expired restore-cache entries every `interval_s` (reads also drop the expired
-    entry they meet, so a stale restoration is never served between sweeps)."""
+class Periodic:
+    """Runs `task` every `interval_s` in a background thread (housekeeping: the restore-cache
+    sweep, quality measurement); a failing run is logged and the next one still happens."""
 
-    def __init__(self, sweep: Callable[[], int], *, interval_s: float) -> None:
-        self._sweep = sweep
+    def __init__(self, task: Callable[[], object], *, interval_s: float, name: str) -> None:
+        self._task = task
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="cache-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -238,8 +238,6 @@ class CacheSweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
             try:
-                removed = self._sweep()
-                if removed:
-                    logger.info("restore cache: %d expired entries removed", removed)
+                self._task()
             except Exception:
-                logger.exception("restore cache sweep failed")
+                logger.exception("%s failed", self._thread.name)

@@ -33,6 +33,9 @@ PAGE = """\
   <p><small>grey: uploaded · blue: stored · orange: restore cache</small></p>
   <svg id="chart" width="100%" height="180"></svg>
   <table id="daily"></table>
+  <h2>Restoration quality on the audit sample</h2>
+  <p><small id="model"></small></p>
+  <table id="quality"></table>
 </div>
 <script>
 // Plain DOM, no framework: fetch the JSON with the key from the form and draw it.
@@ -90,7 +93,31 @@ async function show(key) {
   table(document.getElementById("cameras"), "camera", body.cameras.map((c) => [c.camera_id, c]));
   table(document.getElementById("daily"), "date", body.daily.map((d) => [d.date, d]));
   chart(document.getElementById("chart"), body.daily);
+  const answer = await fetch("/v1/stats/quality", { headers: { "X-API-Key": key } });
+  const quality = await answer.json();
+  document.getElementById("model").textContent =
+    "model " + quality.model.name + " (" + quality.model.weights_sha256.slice(0, 12) + "), " +
+    "PSNR on the Y channel in dB against the kept full-resolution frames";
+  qualityTable(document.getElementById("quality"),
+               [...quality.cameras.map((c) => [c.camera_id, c]), ["all cameras", quality.totals]]);
   document.getElementById("out").hidden = false;
+}
+
+function qualityTable(el, rows) {
+  el.replaceChildren();
+  const head = el.insertRow();
+  for (const h of ["camera", "frames measured", "EDSR", "bicubic", "gain"]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    head.append(th);
+  }
+  const dB = (v) => (v === null ? "-" : v.toFixed(2) + " dB");
+  for (const [name, q] of rows) {
+    const r = el.insertRow();
+    const values = [name, q.frames_measured, dB(q.psnr_y_edsr), dB(q.psnr_y_bicubic),
+                    dB(q.gain_db)];
+    for (const v of values) r.insertCell().textContent = v;
+  }
 }
 
 document.getElementById("auth").addEventListener("submit", (e) => {

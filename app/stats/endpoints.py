@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from app.deps import ReadKey, SessionDep
+from app.deps import ReadKey, RuntimeDep, SessionDep
 from app.stats.dashboard import PAGE
-from app.stats.schemas import StorageStats
-from app.stats.service import storage_stats
+from app.stats.schemas import QualityStats, StorageStats
+from app.stats.service import quality_stats, storage_stats
 
 router = APIRouter(tags=["stats"])
 
@@ -24,6 +24,13 @@ def get_storage_stats(
     """Frames and bytes (uploaded, stored, restore cache) with the savings ratio, in total, per
     camera and per capture day."""
     return storage_stats(session=session, days=days)
+
+
+@router.get("/v1/stats/quality", response_model=QualityStats)
+def get_quality_stats(principal: ReadKey, session: SessionDep, runtime: RuntimeDep) -> QualityStats:
+    """PSNR-Y of the serving model and of bicubic against the HR references kept for the audit
+    sample, per camera (measured in the background, or by `cctv-archive measure`)."""
+    return quality_stats(session=session, restorer=runtime.restorer)
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)

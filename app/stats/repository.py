@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.frames.models import Frame
 from app.restorations.models import CachedRestoration
+from app.stats.models import FrameQuality
 
 Totals = tuple[int, int, int]  # frames, bytes uploaded, bytes stored
 
@@ -59,3 +60,19 @@ def cache_by_day(session: Session, days: list[str]) -> dict[str, int]:
         .group_by(day)
     )
     return {str(d): int(size or 0) for d, size in rows}
+
+
+def quality_by_camera(session: Session, weights_sha256: str) -> dict[str, tuple[int, float, float]]:
+    """Per camera: frames measured, mean PSNR-Y of the model and of bicubic."""
+    rows = session.execute(
+        sa.select(
+            Frame.camera_id,
+            sa.func.count(),
+            sa.func.avg(FrameQuality.psnr_y_edsr),
+            sa.func.avg(FrameQuality.psnr_y_bicubic),
+        )
+        .join(Frame, Frame.id == FrameQuality.frame_id)
+        .where(FrameQuality.weights_sha256 == weights_sha256)
+        .group_by(Frame.camera_id)
+    )
+    return {camera: (int(n), float(edsr), float(bic)) for camera, n, edsr, bic in rows}

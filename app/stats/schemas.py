@@ -46,3 +46,38 @@ class StorageStats(BaseModel):
     cameras: list[CameraUsage]
     daily: list[DailyUsage]
     generated_at: dt.datetime
+
+
+class Quality(BaseModel):
+    """Mean PSNR-Y (dB) against the kept HR references: the model, bicubic, and the difference."""
+
+    frames_measured: int
+    psnr_y_edsr: float | None
+    psnr_y_bicubic: float | None
+    gain_db: float | None
+
+    @classmethod
+    def of(cls, frames: int, edsr: float, bicubic: float) -> Quality:
+        if frames == 0:
+            return cls(frames_measured=0, psnr_y_edsr=None, psnr_y_bicubic=None, gain_db=None)
+        return cls(
+            frames_measured=frames,
+            psnr_y_edsr=round(edsr, 3),
+            psnr_y_bicubic=round(bicubic, 3),
+            gain_db=round(edsr - bicubic, 3),
+        )
+
+
+class CameraQuality(Quality):
+    camera_id: str
+
+
+class ModelRef(BaseModel):
+    name: str
+    weights_sha256: str
+
+
+class QualityStats(BaseModel):
+    model: ModelRef
+    totals: Quality
+    cameras: list[CameraQuality]

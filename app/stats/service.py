@@ -8,7 +8,17 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.stats import repository
-from app.stats.schemas import CameraUsage, DailyUsage, StorageStats, Usage
+from app.stats.schemas import (
+    CameraQuality,
+    CameraUsage,
+    DailyUsage,
+    ModelRef,
+    Quality,
+    QualityStats,
+    StorageStats,
+    Usage,
+)
+from models import Restorer
 
 
 def storage_stats(*, session: Session, days: int = 90) -> StorageStats:
@@ -31,4 +41,20 @@ def storage_stats(*, session: Session, days: int = 90) -> StorageStats:
             for day, sums in sorted(by_day.items())
         ],
         generated_at=utcnow(),
+    )
+
+
+def quality_stats(*, session: Session, restorer: Restorer) -> QualityStats:
+    """Restoration quality of the serving model on the audit sample, per camera."""
+    cameras = repository.quality_by_camera(session, restorer.weights_sha256)
+    frames = sum(n for n, _, _ in cameras.values())
+    edsr = sum(n * e for n, e, _ in cameras.values()) / frames if frames else 0.0
+    bicubic = sum(n * b for n, _, b in cameras.values()) / frames if frames else 0.0
+    return QualityStats(
+        model=ModelRef(name=restorer.name, weights_sha256=restorer.weights_sha256),
+        totals=Quality.of(frames, edsr, bicubic),
+        cameras=[
+            CameraQuality(camera_id=camera, **Quality.of(*values).model_dump())
+            for camera, values in sorted(cameras.items())
+        ],
     )

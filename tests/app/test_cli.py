@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,9 @@ def test_migrate_creates_the_database_in_the_data_folder(env: Path) -> None:
     assert migrate.is_current(get_settings().database_url)
 
 
-def test_serve_migrates_loads_the_model_and_says_where_it_listens(
-    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def model_file(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """CCTV_MODEL pointing at a tiny model saved the way shipped models are."""
     model = env / "tiny.safetensors"
     save_model(
         model,
@@ -76,6 +77,13 @@ def test_serve_migrates_loads_the_model_and_says_where_it_listens(
         degradation_id="bicubic-aa-x2/webp-lossless/v1",
     )
     monkeypatch.setenv("CCTV_MODEL", str(model))
+    get_settings.cache_clear()
+    return model
+
+
+def test_serve_migrates_loads_the_model_and_says_where_it_listens(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(app=app, **kwargs))
 
@@ -86,6 +94,38 @@ def test_serve_migrates_loads_the_model_and_says_where_it_listens(
     assert "tiny-file" in out
     assert (calls["host"], calls["port"]) == ("127.0.0.1", 8765)
     assert migrate.is_current(get_settings().database_url)
+
+
+def test_measure_reports_quality_on_the_audit_sample(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.frames.service import Upload, ingest_frame
+    from app.storage import build_store
+    from models import Profile
+
+    monkeypatch.setenv("CCTV_AUDIT_SAMPLE_RATE", "1")
+    get_settings.cache_clear()
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    store = build_store(settings)
+    for seed, camera in enumerate(["gate", "gate", "yard"]):
+        with unit_of_work(make_session_factory(settings)) as session:
+            upload = Upload(
+                image_bytes(width=64, height=48, seed=seed), camera, datetime.now(UTC), []
+            )
+            ingest_frame(
+                upload,
+                session=session,
+                store=store,
+                profile=Profile.parse(settings.profile),
+                settings=settings,
+            )
+    assert cli.main(["measure"]) == 0
+
+    out = capsys.readouterr().out
+    assert "measured 3 audit-sample frames with tiny-file" in out
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert lines["gate"][1] == "2" and lines["yard"][1] == "1" and lines["all"][2] == "3"
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "sweep"])

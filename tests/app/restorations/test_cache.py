@@ -6,9 +6,10 @@ import threading
 
 import sqlalchemy as sa
 
-from app.restorations.queue import CacheSweeper
+from app.restorations.queue import Periodic
 from app.restorations.service import sweep_expired_cache
 from tests.app.conftest import Archive, wait_for
+from tests.app.images import image_bytes
 
 
 def restored_blobs(archive: Archive) -> list[str]:
@@ -69,8 +70,6 @@ def test_sweep_deletes_expired_entries_and_their_blobs_only(archive: Archive) ->
 
 def test_sweep_works_through_more_entries_than_one_batch(archive: Archive) -> None:
     for seed in range(3):
-        from tests.app.images import image_bytes
-
         frame_id = archive.frame_id(image_bytes(width=32, height=32, seed=seed))
         archive.get(f"/v1/frames/{frame_id}/restored", params={"method": "bicubic"})
     expire(archive)
@@ -83,6 +82,16 @@ def test_sweep_works_through_more_entries_than_one_batch(archive: Archive) -> No
     assert restored_blobs(archive) == []
 
 
+def test_the_running_server_sweeps_expired_entries_by_itself(archive_factory, settings) -> None:
+    archive = archive_factory(settings.model_copy(update={"restore_cache_sweep_s": 0.05}))
+    frame_id = archive.frame_id()
+    archive.get(f"/v1/frames/{frame_id}/restored")
+    assert archive.count("restore_cache") == 1
+    expire(archive)
+    wait_for(lambda: archive.count("restore_cache") == 0)
+    assert restored_blobs(archive) == []
+
+
 def test_sweeper_runs_the_sweep_periodically() -> None:
     calls = threading.Semaphore(0)
 
@@ -90,7 +99,7 @@ def test_sweeper_runs_the_sweep_periodically() -> None:
         calls.release()
         return 0
 
-    sweeper = CacheSweeper(sweep, interval_s=0.01)
+    sweeper = Periodic(sweep, interval_s=0.01, name="sweep")
     sweeper.start()
     try:
         assert calls.acquire(timeout=5) and calls.acquire(timeout=5)
@@ -105,7 +114,7 @@ def test_sweeper_survives_a_failing_sweep() -> None:
         calls.append(1)
         raise RuntimeError("database away")
 
-    sweeper = CacheSweeper(sweep, interval_s=0.01)
+    sweeper = Periodic(sweep, interval_s=0.01, name="sweep")
     sweeper.start()
     try:
         wait_for(lambda: len(calls) >= 2)

@@ -1,0 +1,88 @@
+"""Measuring restorations against the HR references kept for the audit sample.
+
+The protocol of the published tables (models.metrics): PSNR on the BT.601 Y channel with `scale`
+pixels shaved from each border, for the model and for bicubic on the same stored frame.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import unit_of_work, utcnow
+from app.errors import BlobNotFound
+from app.frames.models import Frame
+from app.restorations.model import can_restore
+from app.stats.models import FrameQuality
+from app.storage import BlobStore
+from models import Restorer, bicubic_upscale, decode_image
+from models.metrics import psnr_y
+
+logger = logging.getLogger(__name__)
+
+# Identical images have infinite PSNR; a finite ceiling keeps averages and JSON meaningful.
+MAX_PSNR_DB = 100.0
+
+
+def _unmeasured(session: Session, restorer: Restorer, limit: int) -> list[Frame]:
+    with_reference = Frame.reference_key.is_not(None)
+    degradations = session.scalars(sa.select(Frame.degradation_id).where(with_reference).distinct())
+    compatible = [d for d in degradations if can_restore(restorer, d)]
+    measured = sa.select(FrameQuality.frame_id).where(
+        FrameQuality.frame_id == Frame.id,
+        FrameQuality.weights_sha256 == restorer.weights_sha256,
+    )
+    query = (
+        sa.select(Frame)
+        .where(with_reference, Frame.degradation_id.in_(compatible), ~measured.exists())
+        .order_by(Frame.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def measure_quality(
+    *,
+    session_factory: sessionmaker[Session],
+    store: BlobStore,
+    restorer: Restorer,
+    limit: int = 32,
+) -> int:
+    """Measure up to `limit` audit-sample frames not yet measured with this model; returns how
+    many were measured."""
+    with session_factory() as session:
+        frames = _unmeasured(session, restorer, limit)
+    pairs: list[tuple[Frame, np.ndarray, np.ndarray]] = []
+    for frame in frames:
+        assert frame.reference_key is not None
+        try:
+            hr = decode_image(store.get(frame.reference_key))
+            lr = decode_image(store.get(frame.stored_key))
+        except BlobNotFound as exc:
+            logger.warning("quality: frame %s has a missing blob (%s)", frame.id, exc.message)
+            continue
+        if (lr.shape[0] * frame.scale, lr.shape[1] * frame.scale) != hr.shape[:2]:
+            logger.warning("quality: frame %s: stored and reference sizes disagree", frame.id)
+            continue
+        pairs.append((frame, lr, hr))
+    if not pairs:
+        return 0
+    restored = restorer.restore([lr for _, lr, _ in pairs])
+    now = utcnow()
+    with unit_of_work(session_factory) as session:
+        for (frame, lr, hr), sr in zip(pairs, restored, strict=True):
+            bicubic = bicubic_upscale(lr, frame.scale)
+            session.merge(
+                FrameQuality(
+                    frame_id=frame.id,
+                    weights_sha256=restorer.weights_sha256,
+                    model_name=restorer.name,
+                    psnr_y_edsr=min(psnr_y(sr, hr, frame.scale), MAX_PSNR_DB),
+                    psnr_y_bicubic=min(psnr_y(bicubic, hr, frame.scale), MAX_PSNR_DB),
+                    measured_at=now,
+                )
+            )
+    return len(pairs)
