@@ -39,14 +39,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app import migrate
     from app.config import get_settings
     from app.main import create_app
-    from app.restorations.model import load_restorer
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     migrate.upgrade(settings.database_url)
     print(f"database: {_redact(settings.database_url)} (migrated)")
     print(f"blobs:    {settings.storage_url}")
-    restorer = load_restorer(settings)
+    restorer = _load_model(settings)
     print(
         f"model:    {restorer.name} (weights {restorer.weights_sha256[:16]}) on {restorer.device}"
     )
@@ -64,6 +63,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     migrate.upgrade(settings.database_url)
     print(f"{_redact(settings.database_url)}: at migration {migrate.head_revision()}")
     return 0
+
+
+def _load_model(settings: Any) -> Any:
+    from app.restorations.model import load_restorer
+
+    try:
+        return load_restorer(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(f"cannot load the model (CCTV_MODEL={settings.model!r}): {exc}") from exc
 
 
 def _local_session_factory() -> Any:
@@ -148,14 +156,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_measure(args: argparse.Namespace) -> int:
     from app.config import get_settings
-    from app.restorations.model import load_restorer
     from app.stats.quality import measure_quality
     from app.stats.service import quality_stats
     from app.storage import build_store
 
     settings = get_settings()
     factory = _local_session_factory()
-    store, restorer = build_store(settings), load_restorer(settings)
+    store, restorer = build_store(settings), _load_model(settings)
     total = 0
     while args.limit is None or total < args.limit:
         batch = settings.restore_batch_size

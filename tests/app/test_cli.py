@@ -96,6 +96,15 @@ def test_serve_migrates_loads_the_model_and_says_where_it_listens(
     assert migrate.is_current(get_settings().database_url)
 
 
+def test_serve_without_the_model_says_so_in_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CCTV_MODEL", str(env / "missing.safetensors"))
+    get_settings.cache_clear()
+    assert cli.main(["serve"]) == 1
+    assert "cannot load the model" in capsys.readouterr().err
+
+
 def test_measure_reports_quality_on_the_audit_sample(
     model_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

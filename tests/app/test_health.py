@@ -42,3 +42,10 @@ def test_readyz_is_503_when_the_schema_is_behind(archive: Archive) -> None:
     response = archive.client.get("/readyz")
     assert response.status_code == 503
     assert "migration" in response.json()["error"]["message"]
+
+
+def test_the_api_documents_itself(archive: Archive) -> None:
+    spec = archive.client.get("/openapi.json").json()
+    assert "/v1/frames/{frame_id}/restored" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert archive.client.get("/docs").status_code == 200

@@ -93,6 +93,29 @@ def test_same_bytes_from_another_camera_is_another_frame(archive: Archive) -> No
     assert archive.count("frames") == 2
 
 
+def test_an_upload_that_loses_a_race_keeps_the_winners_frame_and_no_extra_blob(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.frames import service
+
+    data = image_bytes(seed=5)
+    first = archive.upload(data).json()
+    blobs = archive.blobs()
+    real, looks = service._existing, []
+
+    def late(*args: object) -> object:
+        # The first look finds nothing, as if the same upload in flight had not yet committed.
+        looks.append(1)
+        return None if len(looks) == 1 else real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_existing", late)
+    again = archive.upload(data)
+
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    assert archive.count("frames") == 1
+    assert archive.blobs() == blobs
+
+
 def test_idempotency_key_repeat_returns_the_existing_frame(archive: Archive) -> None:
     headers = {"Idempotency-Key": "nvr-7-upload-0001"}
     first = archive.upload(image_bytes(seed=1), headers=headers)
