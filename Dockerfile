@@ -49,8 +49,11 @@ COPY migrations ./migrations
 RUN pip install .
 
 FROM runtime AS worker
+# REMAP_SIGTERM: `docker stop` hands unfinished jobs back to Redis after the grace period
+# (see worker/celery_app.py) instead of leaving them for the visibility timeout.
 ENV NVIDIA_VISIBLE_DEVICES=all \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    REMAP_SIGTERM=SIGQUIT
 COPY --from=worker-build /opt/venv /opt/venv
 USER cctv
 CMD ["cctv-archive", "worker"]

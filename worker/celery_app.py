@@ -7,6 +7,7 @@ restore task is idempotent, so a second delivery repeats no work that was commit
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -20,6 +21,7 @@ RESTORE_TASK = "cctv_archive.restore_job"
 DEFAULT_QUEUE = "restore"
 DEFAULT_TIME_LIMIT_S = 1800
 DEFAULT_VISIBILITY_TIMEOUT_S = 3600
+DEFAULT_SHUTDOWN_GRACE_S = 60
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
@@ -75,6 +77,12 @@ def make_celery(settings: Any) -> Celery:
         # kills a task that ignores it.
         task_soft_time_limit=max(1, time_limit - max(1, time_limit // 10)),
         task_time_limit=time_limit,
+        # A stopping worker (SIGTERM, remapped to a cold shutdown in `main`) lets running jobs
+        # finish for this long, then hands them back to Redis at once: another worker resumes
+        # them now instead of after the visibility timeout.
+        worker_soft_shutdown_timeout=float(
+            _setting(settings, "restore_shutdown_grace_s", DEFAULT_SHUTDOWN_GRACE_S)
+        ),
     )
     return celery
 
@@ -92,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     Extra arguments are passed to `celery worker` and win over these defaults.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    # SIGTERM (docker stop, systemd, Kubernetes) would otherwise be a warm shutdown that waits
+    # for every running job however long it takes, until the orchestrator's SIGKILL; as a cold
+    # shutdown with the grace above it requeues what is left. Read by Celery when it starts.
+    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
     celery_app.worker_main(
         [
             "worker",

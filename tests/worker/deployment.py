@@ -148,6 +148,13 @@ class CeleryWorker:
         self.process.wait(timeout=10)
         self.process = None
 
+    def terminate(self, timeout: float = 30.0) -> None:
+        """SIGTERM the worker's main process, as `docker stop` does, and wait for it to exit."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        self.process = None
+
     def stop(self) -> None:
         if self.process is None:
             return

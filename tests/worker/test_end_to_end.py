@@ -148,3 +148,48 @@ def test_a_worker_killed_mid_job_does_not_lose_the_job(
         finally:
             first.stop()
             second.stop()
+
+
+def test_a_stopped_worker_hands_its_job_back_at_once(
+    tmp_path: Path, s3: services.MotoServer, database_url: str
+) -> None:
+    frames = 24
+    with services.redis_server(tmp_path) as redis:
+        env = scaled_out_env(
+            tmp_path,
+            database_url=database_url,
+            broker_url=redis.url,
+            s3=s3,
+            model=save_tiny_model(tmp_path / "medium.safetensors", n_resblocks=8, n_feats=32),
+            restore_batch_size=1,
+            restore_shutdown_grace_s=1,
+            # Long: a job that came back within it was handed back, not redelivered by Redis.
+            restore_time_limit_s=100,
+            restore_visibility_timeout_s=120,
+        )
+        first = CeleryWorker(env, tmp_path / "worker-1.log")
+        first.start()
+        second = CeleryWorker(env, tmp_path / "worker-2.log")
+        try:
+            with running_api(settings_from(env)) as api:
+                frame_ids = [api.upload(frame_png(seed)).json()["id"] for seed in range(frames)]
+                job_id = api.post("/v1/restore-jobs", json={"frame_ids": frame_ids}).json()["id"]
+                wait_until(
+                    lambda: (j := _job_state(api, job_id, "running")) and j["done"] >= 1,
+                    60,
+                    "progress",
+                    first,
+                )
+                first.terminate()  # docker stop: SIGTERM, grace, then the job goes back
+                stopped_at = api.job(job_id)
+                assert stopped_at["done"] < frames, "the job finished within the grace period"
+
+                second.start()
+                done = wait_until(
+                    lambda: _job_state(api, job_id, "done", "failed"), 60, "handover", second
+                )
+                assert (done["state"], done["done"], done["failed"]) == ("done", frames, 0), done
+                assert "Restoring 1 unacknowledged message" in first.log.read_text()
+        finally:
+            first.stop()
+            second.stop()
