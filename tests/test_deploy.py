@@ -188,3 +188,16 @@ def test_ci_script_is_strict_bash_and_runs_the_readme_test_command() -> None:
     if not readme.exists():
         pytest.skip("README.md not written yet")
     assert last_command in readme.read_text(), "the CI command differs from the README's"
+
+
+def test_a_stopped_worker_container_hands_its_jobs_back() -> None:
+    worker = " ".join(_stages()["worker"])
+    assert "REMAP_SIGTERM=SIGQUIT" in worker
+
+
+def test_compose_gives_a_stopping_worker_longer_than_its_grace(compose: dict[str, Any]) -> None:
+    from worker.celery_app import DEFAULT_SHUTDOWN_GRACE_S
+
+    period = compose["services"]["worker"]["stop_grace_period"]
+    seconds = int(period[:-1]) * {"s": 1, "m": 60}[period[-1]]
+    assert seconds > DEFAULT_SHUTDOWN_GRACE_S

@@ -82,6 +82,7 @@ def test_celery_settings_keep_jobs_from_being_lost() -> None:
     assert conf.task_time_limit == 600
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.task_routes[RESTORE_TASK] == {"queue": "gpu"}
+    assert conf.worker_soft_shutdown_timeout == 60  # then unfinished jobs go back to Redis
 
 
 def test_visibility_timeout_must_outlast_the_longest_job() -> None:
