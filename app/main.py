@@ -18,10 +18,11 @@ from app.frames.endpoints import router as frames_router
 from app.frames.images import allow_pixels
 from app.health import router as health_router
 from app.middleware import BodyLimitMiddleware
+from app.restorations.cache import sweep_expired_cache
 from app.restorations.endpoints import router as restorations_router
 from app.restorations.model import check_profile, load_restorer
 from app.restorations.queue import InProcessQueue, Periodic, RestoreQueue, build_queue
-from app.restorations.service import resume_unfinished_jobs, sweep_expired_cache
+from app.restorations.service import resume_unfinished_jobs
 from app.stats.endpoints import router as stats_router
 from app.stats.quality import measure_quality
 from app.storage import BlobStore, build_store

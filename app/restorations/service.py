@@ -1,4 +1,4 @@
-"""Restorations: the cache, on-demand restores, restore jobs and the one restore task.
+"""Restore jobs, on-demand restores, and the one restore task.
 
 `run_restore_job` is what both the in-process pool and the Celery worker run. It is idempotent:
 it restores only the items still pending, a restoration finished twice keeps one cache entry,
@@ -11,16 +11,13 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.auth.schemas import Principal
 from app.config import Settings
-from app.db import on_commit, unit_of_work, utcnow
+from app.db import unit_of_work, utcnow
 from app.errors import (
-    BlobNotFound,
     FrameNotFound,
     InvalidInput,
     JobNotFound,
@@ -32,9 +29,19 @@ from app.frames import repository as frames_repository
 from app.frames.models import Frame
 from app.frames.service import get_frame
 from app.restorations import repository
+from app.restorations.cache import (
+    Restored,
+    SessionFactory,
+    cached,
+    expiry,
+    identity,
+    provenance_of,
+    restore_pixels,
+    save_restorations,
+)
 from app.restorations.model import can_restore
-from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
-from app.restorations.provenance import Method, OutputFormat, Provenance, encode_restored
+from app.restorations.models import RestoreJob, RestoreJobItem
+from app.restorations.provenance import Method, OutputFormat
 from app.restorations.queue import RestoreQueue
 from app.restorations.schemas import (
     JobError,
@@ -44,19 +51,11 @@ from app.restorations.schemas import (
     RestoreJobRead,
 )
 from app.storage import BlobStore
-from models import Restorer, bicubic_upscale, decode_image
+from models import Restorer
 
 logger = logging.getLogger(__name__)
 
 FINISHED = ("done", "failed")
-SessionFactory = sessionmaker[Session]
-
-
-@dataclass(frozen=True)
-class Restored:
-    data: bytes
-    media_type: str
-    provenance: Provenance
 
 
 @dataclass(frozen=True)
@@ -64,31 +63,8 @@ class Pending:
     job_id: str
 
 
-# -- identity and provenance ----------------------------------------------------------------
-
-
-def identity(method: Method, restorer: Restorer) -> tuple[str, str]:
-    """(model name, weights SHA-256) a restoration is cached under; bicubic has no weights."""
-    if method is Method.bicubic:
-        return "bicubic", ""
-    return restorer.name, restorer.weights_sha256
-
-
-def provenance_of(frame: Frame, method: Method, restorer: Restorer) -> Provenance:
-    model_name, weights = identity(method, restorer)
-    return Provenance(
-        frame_id=frame.id,
-        source_sha256=frame.original_sha256,
-        stored_sha256=frame.stored_sha256,
-        source_degradation_id=frame.degradation_id,
-        method=method,
-        model_name=model_name,
-        weights_sha256=weights,
-        model_degradation_id=restorer.degradation_id if method is Method.edsr else "",
-    )
-
-
 def check_restorable(frames: list[Frame], method: Method, restorer: Restorer) -> None:
+    """ModelIncompatible unless the model was trained for how every frame is stored."""
     if method is Method.bicubic:
         return
     wrong = [frame for frame in frames if not can_restore(restorer, frame.degradation_id)]
@@ -98,157 +74,6 @@ def check_restorable(frames: list[Frame], method: Method, restorer: Restorer) ->
             f"{restorer.degradation_id!r}; frame {wrong[0].id} is stored as "
             f"{wrong[0].degradation_id!r} (use method=bicubic, or a model trained for it)"
         )
-
-
-def restored_key(frame_id: str, fmt: OutputFormat) -> str:
-    # A fresh name per restoration: blob writes never overwrite, and an expired entry's blob
-    # may still be there when the next restoration of the same frame is written.
-    return f"restored/{frame_id[:2]}/{frame_id}/{uuid.uuid4().hex}.{fmt.extension}"
-
-
-# -- the cache ------------------------------------------------------------------------------
-
-
-def cached(
-    frame: Frame,
-    method: Method,
-    fmt: OutputFormat,
-    *,
-    session: Session,
-    store: BlobStore,
-    restorer: Restorer,
-) -> Restored | None:
-    """The cached restoration, if there is a fresh one. An expired entry is deleted on the way
-    (its blob once the deletion is committed)."""
-    _, weights = identity(method, restorer)
-    entry = repository.cache_entry(session, frame.id, weights, method.value, fmt.value)
-    if entry is None:
-        return None
-    if entry.expires_at <= utcnow():
-        _drop_entries(session, store, [entry])
-        return None
-    try:
-        data = store.get(entry.blob_key)
-    except BlobNotFound:
-        logger.warning("cache entry %s has no blob %s; dropping it", entry.id, entry.blob_key)
-        _drop_entries(session, store, [entry])
-        return None
-    return Restored(data, entry.media_type, provenance_of(frame, method, restorer))
-
-
-def _expiry(now: datetime, settings: Settings) -> datetime:
-    return now + timedelta(seconds=settings.restore_cache_ttl_s)
-
-
-def _drop_entries(session: Session, store: BlobStore, entries: list[CachedRestoration]) -> None:
-    repository.delete_entries(session, [entry.id for entry in entries])
-    for key in [entry.blob_key for entry in entries]:
-        on_commit(session, lambda key=key: store.delete(key))
-
-
-def sweep_expired_cache(
-    *, session_factory: SessionFactory, store: BlobStore, batch: int = 500
-) -> int:
-    """Delete every expired cache entry (row first, then blob); returns how many."""
-    total = 0
-    while True:
-        with unit_of_work(session_factory) as session:
-            entries = repository.expired_entries(session, utcnow(), batch)
-            _drop_entries(session, store, entries)
-        total += len(entries)
-        if len(entries) < batch:
-            return total
-
-
-# -- restoring ------------------------------------------------------------------------------
-
-
-def restore_pixels(
-    frames: list[Frame], method: Method, *, store: BlobStore, restorer: Restorer
-) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Restored pixels by frame id, and the reason for each frame that could not be restored.
-
-    A store that is down (StorageUnavailable) is raised, not recorded: the job is retried.
-    """
-    inputs: dict[str, np.ndarray] = {}
-    errors: dict[str, str] = {}
-    for frame in frames:
-        try:
-            inputs[frame.id] = decode_image(store.get(frame.stored_key))
-        except BlobNotFound:
-            errors[frame.id] = "the stored frame is missing from the blob store"
-        except (OSError, ValueError) as exc:
-            errors[frame.id] = f"the stored frame cannot be decoded: {exc}"
-    if method is Method.bicubic:
-        scales = {frame.id: frame.scale for frame in frames}
-        return {fid: bicubic_upscale(px, scales[fid]) for fid, px in inputs.items()}, errors
-    ids = list(inputs)
-    outputs = restorer.restore([inputs[fid] for fid in ids]) if ids else []
-    return dict(zip(ids, outputs, strict=True)), errors
-
-
-def save_restorations(
-    outputs: dict[str, np.ndarray],
-    frames: dict[str, Frame],
-    method: Method,
-    fmt: OutputFormat,
-    *,
-    session_factory: SessionFactory,
-    store: BlobStore,
-    restorer: Restorer,
-    settings: Settings,
-    job_id: str | None = None,
-    errors: dict[str, str] | None = None,
-    already_cached: list[str] | None = None,
-) -> dict[str, bytes]:
-    """Encode (with provenance), write the blobs, then in one transaction add the cache entries
-    and mark the job's items; returns the encoded images by frame id."""
-    encoded = {
-        fid: encode_restored(pixels, fmt, provenance_of(frames[fid], method, restorer))
-        for fid, pixels in outputs.items()
-    }
-    written: dict[str, str] = {}
-    try:
-        for fid, data in encoded.items():
-            key = restored_key(fid, fmt)
-            store.put(key, data, content_type=fmt.media_type)
-            written[fid] = key
-        with unit_of_work(session_factory) as session:
-            now = utcnow()
-            model_name, weights = identity(method, restorer)
-            for fid, key in written.items():
-                old = repository.cache_entry(session, fid, weights, method.value, fmt.value)
-                if old is not None and old.expires_at <= now:
-                    _drop_entries(session, store, [old])
-                added = repository.insert_cache_if_absent(
-                    session,
-                    {
-                        "frame_id": fid,
-                        "method": method.value,
-                        "format": fmt.value,
-                        "model_name": model_name,
-                        "weights_sha256": weights,
-                        "blob_key": key,
-                        "media_type": fmt.media_type,
-                        "bytes": len(encoded[fid]),
-                        "created_at": now,
-                        "expires_at": _expiry(now, settings),
-                    },
-                )
-                if not added:  # restored twice at once; the first entry stands
-                    on_commit(session, lambda key=key: store.delete(key))
-            if job_id is not None:
-                repository.set_items(session, job_id, [*written, *(already_cached or [])], "done")
-                for fid, reason in (errors or {}).items():
-                    repository.set_items(session, job_id, [fid], "failed", reason)
-                job = repository.get_job(session, job_id)
-                if job is not None:
-                    job.updated_at = now
-    except BaseException:
-        for key in written.values():
-            store.delete(key)
-        raise
-    return encoded
 
 
 def run_restore_job(
@@ -316,7 +141,7 @@ def _restore_batch(
             entry = repository.cache_entry(session, fid, weights, method.value, fmt.value)
             if entry is not None and entry.expires_at > now:
                 # Asked for again: keep it for another TTL from now.
-                entry.expires_at = _expiry(now, settings)
+                entry.expires_at = expiry(now, settings)
                 fresh.append(fid)
     errors = {fid: "the frame no longer exists" for fid in frame_ids if fid not in frames}
     todo = [frames[fid] for fid in frame_ids if fid in frames and fid not in fresh]

@@ -203,6 +203,19 @@ class S3Store:
             raise self._unavailable("head", exc) from exc
         return True
 
+    def modified_at(self, key: str) -> float:
+        """When the blob was written (Unix time); `verify` leaves young orphans alone."""
+        name = self._name(key)
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                raise BlobNotFound(key) from exc
+            raise self._unavailable("head", exc) from exc
+        except BotoCoreError as exc:
+            raise self._unavailable("head", exc) from exc
+        return float(head["LastModified"].timestamp())
+
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every key under `prefix` (relative to the store's own prefix), in S3's sorted order."""
         self._ensure_bucket()

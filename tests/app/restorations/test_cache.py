@@ -6,8 +6,8 @@ import threading
 
 import sqlalchemy as sa
 
+from app.restorations.cache import sweep_expired_cache
 from app.restorations.queue import Periodic
-from app.restorations.service import sweep_expired_cache
 from tests.app.conftest import Archive, wait_for
 from tests.app.images import image_bytes
 
