@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from app.restorations.models import CachedRestoration
+from app.verify import verify
 from tests import services
 from tests.worker.deployment import (
     Api,
@@ -145,6 +146,18 @@ def test_a_worker_killed_mid_job_does_not_lose_the_job(
                 assert sorted(entry.frame_id for entry in entries) == sorted(frame_ids)
                 assert all(api.runtime.store.exists(entry.blob_key) for entry in entries)
                 assert attempts == 2  # the killed run and the redelivered one
+
+                # A blob the killed run wrote but never committed is an orphan that `verify`
+                # finds and repairs; nothing the archive acknowledged is missing.
+                found = verify(
+                    session_factory=api.runtime.session_factory,
+                    store=api.runtime.store,
+                    repair=True,
+                    grace_s=0,
+                )
+                assert found.frames_missing_blobs == [] and found.cache_missing_blobs == []
+                again = verify(session_factory=api.runtime.session_factory, store=api.runtime.store)
+                assert again.clean
         finally:
             first.stop()
             second.stop()

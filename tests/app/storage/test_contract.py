@@ -5,6 +5,7 @@ Whatever backend the configuration picks, the service relies on exactly these be
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -98,3 +99,13 @@ def test_empty_blob_round_trips(store: BlobStore) -> None:
 
 def test_check_passes_on_a_working_store(store: BlobStore) -> None:
     store.check()
+
+
+def test_modified_at_tells_when_a_blob_was_written(store: BlobStore) -> None:
+    before = time.time()
+    store.put("k", b"x")
+    written = store.modified_at("k")  # type: ignore[attr-defined]
+    # S3 keeps whole seconds; the local clock and the store's may differ by a little.
+    assert before - 2 <= written <= time.time() + 2
+    with pytest.raises(BlobNotFound):
+        store.modified_at("missing")  # type: ignore[attr-defined]
