@@ -76,9 +76,14 @@ class Provenance:
         }
 
     def headers(self) -> dict[str, str]:
-        headers = {f"X-{name}": value for name, value in self.fields().items()}
-        headers["X-Derivative-Notice"] = self.notice
+        headers = {f"X-{name}": _ascii(value) for name, value in self.fields().items()}
+        headers["X-Derivative-Notice"] = _ascii(self.notice)
         return headers
+
+
+def _ascii(text: str) -> str:
+    """HTTP headers and EXIF ASCII tags carry ASCII only (a model name might not be)."""
+    return text.encode("ascii", "replace").decode("ascii")
 
 
 def encode_restored(pixels: np.ndarray, fmt: OutputFormat, provenance: Provenance) -> bytes:
@@ -97,8 +102,8 @@ def encode_restored(pixels: np.ndarray, fmt: OutputFormat, provenance: Provenanc
         return out.getvalue()
     exif = Image.Exif()
     details = "; ".join(f"{name}={value}" for name, value in provenance.fields().items())
-    exif[EXIF_IMAGE_DESCRIPTION] = f"{provenance.notice} {details}"
-    exif[EXIF_SOFTWARE] = software
+    exif[EXIF_IMAGE_DESCRIPTION] = _ascii(f"{provenance.notice} {details}")
+    exif[EXIF_SOFTWARE] = _ascii(software)
     if fmt is OutputFormat.webp:
         image.save(out, format="WEBP", lossless=True, quality=80, method=4, exif=exif)
     else:
