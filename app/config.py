@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     restore_queue: str = "restore"
     restore_time_limit_s: int = Field(1800, gt=0)
     restore_visibility_timeout_s: int = Field(3600, gt=0)
+    # On SIGTERM a Celery worker lets running jobs finish this long, then hands them back.
+    restore_shutdown_grace_s: float = Field(60.0, ge=0)
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_access_key_id: str | None = None
