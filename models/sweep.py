@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--patch", type=int, default=48)
     parser.add_argument("--val-limit", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: every core)")
     parser.add_argument("--profile", default="400:2:webp-lossless")
     parser.add_argument("--out", default="runs/sweep")
     parser.add_argument("--note", default="", help="printed on the plot, e.g. 'CPU, short run'")
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             val_every=args.steps,
             val_limit=args.val_limit,
             name=f"sweep-{layers}",
+            threads=args.threads,
         )
         train(replace(config))
         run_info = json.loads((Path(config.out) / "run.json").read_text())
