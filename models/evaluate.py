@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if profile.degradation_id != restorer.degradation_id:
         print(
             f"note: model trained on {restorer.degradation_id}, evaluated on "
-            f"{profile.degradation_id}"
+            f"{profile.degradation_id}",
+            file=sys.stderr,
         )
     started = time.monotonic()
     scores, totals = evaluate(restorer, args.data, profile, progress=not args.json)
