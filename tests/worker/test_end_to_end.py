@@ -116,8 +116,7 @@ def test_a_worker_killed_mid_job_does_not_lose_the_job(
         second = CeleryWorker(env, tmp_path / "worker-2.log")
         try:
             with running_api(settings_from(env)) as api:
-                frame_ids = [api.upload(frame_png(seed)).json()["id"] for seed in range(frames)]
-                job_id = api.post("/v1/restore-jobs", json={"frame_ids": frame_ids}).json()["id"]
+                frame_ids, job_id = _upload_and_restore(api, frames)
 
                 progress = lambda: _job_state(api, job_id, "running", "done", "failed")  # noqa: E731
                 job = wait_until(lambda: (j := progress()) and j["done"] >= 1 and j, 60, "progress")
@@ -185,8 +184,7 @@ def test_a_stopped_worker_hands_its_job_back_at_once(
         second = CeleryWorker(env, tmp_path / "worker-2.log")
         try:
             with running_api(settings_from(env)) as api:
-                frame_ids = [api.upload(frame_png(seed)).json()["id"] for seed in range(frames)]
-                job_id = api.post("/v1/restore-jobs", json={"frame_ids": frame_ids}).json()["id"]
+                _, job_id = _upload_and_restore(api, frames)
                 wait_until(
                     lambda: (j := _job_state(api, job_id, "running")) and j["done"] >= 1,
                     60,
@@ -206,3 +204,9 @@ def test_a_stopped_worker_hands_its_job_back_at_once(
         finally:
             first.stop()
             second.stop()
+
+
+def _upload_and_restore(api: Api, frames: int) -> tuple[list[str], str]:
+    """Upload `frames` distinct frames and ask for them as one restore job."""
+    frame_ids = [api.upload(frame_png(seed)).json()["id"] for seed in range(frames)]
+    return frame_ids, api.post("/v1/restore-jobs", json={"frame_ids": frame_ids}).json()["id"]
