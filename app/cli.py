@@ -2,7 +2,7 @@
 
 serve, migrate, keys and verify work on the local configuration (CCTV_ variables); ingest,
 restore and stats are HTTP clients of a running service (--server, --api-key or CCTV_SERVER,
-CCTV_API_KEY). train, evaluate and sweep belong to models/, worker to worker/.
+CCTV_API_KEY). train, evaluate, sweep, models and pack belong to models/, worker to worker/.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import httpx
 
 from app import __version__
 
-MODEL_COMMANDS = ("train", "evaluate", "sweep")
+MODEL_COMMANDS = ("train", "evaluate", "sweep", "models", "pack")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
@@ -70,6 +70,8 @@ def _load_model(settings: Any) -> Any:
 
     try:
         return load_restorer(settings)
+    except LookupError as exc:  # no shipped model for the profile: the message says what to do
+        raise CommandError(f"cannot choose a model: {exc}") from exc
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(f"cannot load the model (CCTV_MODEL={settings.model!r}): {exc}") from exc
 

@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     # Share of frames per camera whose canonical HR frame is kept to measure restoration quality.
     audit_sample_rate: float = Field(0.01, ge=0.0, le=1.0)
 
-    # Restorations: a shipped model name (models/weights/NAME.safetensors) or a .safetensors path.
-    model: str = "default"
+    # Restorations: a shipped model name (models/weights/NAME.safetensors) or a .safetensors path;
+    # empty: the shipped model trained for `profile` (models.registry).
+    model: str = ""
     model_device: str | None = None  # None: CUDA when present, else CPU
     restore_backend: Literal["inprocess", "celery"] = "inprocess"
     restore_wait_s: float = Field(10.0, ge=0.0, le=300.0)

@@ -1,4 +1,5 @@
-"""Model commands `train`, `evaluate`, `sweep`: `cctv-archive CMD` or `python -m models CMD`."""
+"""Model commands `train`, `evaluate`, `sweep`, `models`, `pack`: `cctv-archive CMD` or
+`python -m models CMD`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         action="append",
-        required=True,
+        default=[],
         help="HR image folder canonicalised by the profile (repeatable)",
     )
     parser.add_argument(
@@ -23,13 +24,27 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="HR image folder kept at its own size, e.g. T91 (repeatable)",
     )
-    parser.add_argument("--val", required=True, help="HR folder validated on (whole frames)")
-    for name in ("out", "profile", "name", "device", "resume"):
-        parser.add_argument(f"--{name.replace('_', '-')}", default=defaults[name])
+    parser.add_argument(
+        "--val",
+        action="append",
+        default=[],
+        help="HR folder validated on, whole frames (repeatable; best step chosen on the mean)",
+    )
+    helps = {
+        "resume": "last.pt of an interrupted run: continue it exactly (same settings)",
+        "init": "shipped model name or .safetensors: start from its weights, fresh schedule",
+        "pack": "a `cctv-archive pack` file: its training and validation frames are used",
+        "hardware": "what the run ran on, for the model card (default: device and threads)",
+    }
+    for name in ("out", "profile", "name", "device", "resume", "init", "hardware", "pack"):
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", default=defaults[name], help=helps.get(name)
+        )
     for name in (
         "n_resblocks",
         "n_feats",
         "patch",
+        "late_patch",
         "batch",
         "steps",
         "val_every",
@@ -39,8 +54,10 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         "threads",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
-    for name in ("res_scale", "lr", "lr_final_ratio"):
+    for name in ("res_scale", "lr", "lr_final_ratio", "ema", "late_from", "max_minutes"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=defaults[name])
+    for name in ("channels_last", "compile"):
+        parser.add_argument(f"--{name.replace('_', '-')}", action="store_true")
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -57,7 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
     from models.sweep import add_arguments as add_sweep_args
 
     add_sweep_args(sub.add_parser("sweep", help="train at several depths, plot PSNR vs depth"))
+    listing = sub.add_parser("models", help="the shipped models: profile, size, validation figures")
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    from models.pack import add_arguments as add_pack_args
+
+    add_pack_args(sub.add_parser("pack", help="pack training frames into one file for a GPU run"))
     return parser
+
+
+def list_models(as_json: bool) -> int:
+    import json
+
+    from models.registry import shipped_models, table
+
+    models = shipped_models()
+    if not as_json:
+        print(table(models))
+        return 0
+    rows = [
+        {
+            "name": m.name,
+            "title": m.title,
+            "profile": m.profile,
+            "degradation_id": m.degradation_id,
+            "size_bytes": m.size_bytes,
+            "parameters": m.parameters,
+            "config": m.config.to_dict(),
+            "validation_psnr_y": m.validation,
+            "validation_gain": m.validation_gain,
+            "legs": m.extra.get("legs", []),
+        }
+        for m in models
+    ]
+    print(json.dumps(rows, indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         from models.evaluate import run
 
         return run(args)
+    if args.command == "models":
+        return list_models(args.json)
+    if args.command == "pack":
+        from models.pack import run as pack
+
+        return pack(args)
     from models.sweep import run as sweep
 
     return sweep(args)

@@ -64,9 +64,10 @@ class PatchSampler:
     def _randint(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.generator))
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, 3, p, p) LR and (N, 3, p*s, p*s) HR float tensors in [0, 255]."""
-        s, p = self.scale, self.patch
+    def batch(self, size: int, patch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 3, p, p) LR and (N, 3, p*s, p*s) HR float tensors in [0, 255]; `patch` (at most
+        the sampler's) overrides the side for this batch."""
+        s, p = self.scale, min(patch or self.patch, self.patch)
         lrs, hrs = [], []
         for _ in range(size):
             pair = self.pairs[self._randint(len(self.pairs))]

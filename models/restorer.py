@@ -57,10 +57,7 @@ class Restorer:
     @classmethod
     def from_pretrained(cls, name_or_path: str = "default", **kwargs: object) -> Restorer:
         """A shipped model by name (models/weights/NAME.safetensors) or a model file by path."""
-        path = Path(name_or_path)
-        if path.suffix != ".safetensors":
-            path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
-        network, info = load_model(path)
+        network, info = load_model(resolve_model_path(name_or_path))
         return cls(network, info, **kwargs)  # type: ignore[arg-type]
 
     @classmethod
@@ -141,6 +138,14 @@ class Restorer:
                     (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s
                 ]
         return out
+
+
+def resolve_model_path(name_or_path: str) -> Path:
+    """A .safetensors path as given, else the shipped model of that name."""
+    path = Path(name_or_path)
+    if path.suffix != ".safetensors":
+        path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
+    return path
 
 
 def default_threads() -> int:

@@ -19,7 +19,7 @@ from models.train import main as train
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", required=True)
     parser.add_argument("--native-data", action="append", default=[])
-    parser.add_argument("--val", required=True)
+    parser.add_argument("--val", action="append", required=True)
     parser.add_argument(
         "--layers",
         default="25,35,45,60",
@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
                 "n_feats": args.n_feats,
                 "steps": args.steps,
                 "val_psnr_y": max(h["psnr_y"] for h in history),
-                "bicubic_psnr_y": run_info["val_bicubic_psnr_y"],
+                # Several validation sets: the mean, as the best step is chosen on the mean.
+                "bicubic_psnr_y": sum(run_info["val_bicubic_psnr_y"].values())
+                / len(run_info["val_bicubic_psnr_y"]),
                 "train_minutes": round(history[-1]["seconds"] / 60, 1),
             }
         )

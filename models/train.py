@@ -1,13 +1,19 @@
 """Train EDSR on the archive's own degradation (`cctv-archive train`, `python -m models train`).
 
 Recipe of the EDSR paper and the study: L1 loss, Adam (0.9, 0.999), random LR patches with flips
-and 90-degree rotations, learning-rate decay, validation on whole frames at a fixed interval.
+and 90-degree rotations, cosine learning-rate decay, validation on whole frames at a fixed interval.
+Additions: an exponential moving average of the weights (validated and shipped instead of the raw
+weights when `ema` > 0), larger patches late in the run (`late_patch`), and warm restarts from a
+shipped or saved model (`init`). Validation goes through `Restorer`, the engine the service runs,
+so the figure measured is the figure served.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,58 +24,115 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models.checkpoint import save_model
+from models.checkpoint import ModelInfo, load_model, save_model
 from models.data import Pair, PatchSampler, load_pairs
 from models.degradation import Profile, bicubic_upscale
 from models.edsr import EDSR, EDSRConfig
 from models.metrics import psnr_y
-from models.restorer import default_threads
+from models.pack import read_pack
+from models.restorer import Restorer, default_threads, resolve_model_path
+
+# Changing one of these between a run and its resume would silently make a different run.
+RESUME_FIXED = (
+    "data",
+    "native_data",
+    "profile",
+    "n_resblocks",
+    "n_feats",
+    "res_scale",
+    "patch",
+    "late_patch",
+    "late_from",
+    "batch",
+    "steps",
+    "lr",
+    "lr_final_ratio",
+    "ema",
+    "seed",
+    "init",
+    "pack",
+)
 
 
 @dataclass
 class TrainConfig:
     data: list[str]  # HR folders, canonicalised by the profile (CCTV frames)
-    val: str  # HR folder validated on, whole frames, same profile
+    val: list[str] | str  # HR folders validated on (whole frames, same profile); best on the mean
     out: str = "runs/edsr"
     native_data: list[str] = field(default_factory=list)  # HR folders kept at native size (T91)
     profile: str = "400:2:webp-lossless"
-    n_resblocks: int = 16
-    n_feats: int = 48
+    n_resblocks: int = 0  # 0: from --init, else 16
+    n_feats: int = 0  # 0: from --init, else 48
     res_scale: float = 1.0
     patch: int = 48  # LR patch side; 48 is the EDSR paper's x2 choice (96x96 HR)
+    late_patch: int = 0  # LR patch side from `late_from` of the run on (0: keep `patch`)
+    late_from: float = 0.75
     batch: int = 16
     steps: int = 10_000
     # 2e-4 with a cosine decay to 1/100: a short run needs the larger start of the paper's range.
     lr: float = 2e-4
     lr_final_ratio: float = 0.01
+    ema: float = 0.0  # EMA decay of the weights (0: off); 0.999 is the usual SR choice
     val_every: int = 500
-    val_limit: int = 0  # validate on the first N frames only (0: all)
+    val_limit: int = 0  # validate on the first N frames of each set only (0: all)
     log_every: int = 50
     seed: int = 0
     name: str = "edsr"
     device: str = ""
     threads: int = 0  # CPU threads (0: every core); 1 keeps a shared machine's run steady
-    resume: str = ""
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the training forward
+    resume: str = ""  # last.pt of an interrupted run: continue it exactly
+    init: str = ""  # shipped model name or .safetensors: start from its weights, fresh schedule
+    hardware: str = ""  # free text for the model card's leg list (default: device and threads)
+    pack: str = ""  # a `cctv-archive pack` file: training and validation frames come from it
+    max_minutes: float = 0.0  # stop (validated and saved) once this much wall time has passed
+
+    @property
+    def val_folders(self) -> list[str]:
+        return [self.val] if isinstance(self.val, str) else list(self.val)
 
 
-def upscale(network: EDSR, lr: np.ndarray, device: torch.device) -> np.ndarray:
-    """One whole frame through the network, clamped and rounded to uint8."""
-    x = torch.tensor(lr).permute(2, 0, 1)[None].float().to(device)
-    with torch.no_grad(), autocast(device):
-        y = network(x).float()
-    return y.clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+class ResumeMismatch(ValueError):
+    """A resumed run's configuration differs from the checkpoint's."""
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    # bf16 on CUDA: tensor cores without loss scaling; the CPU runs fp32 (autocast disabled).
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+def check_resumable(saved: dict[str, Any], config: TrainConfig) -> None:
+    """Refuse a resume whose run-defining settings differ from the checkpoint, naming the field."""
+    current = asdict(config)
+    for name in RESUME_FIXED:
+        if name in saved and saved[name] != current[name]:
+            raise ResumeMismatch(
+                f"cannot resume: {name} was {saved[name]!r} in the checkpoint, "
+                f"now {current[name]!r}"
+                " (start a new run, or --init from its weights for a warm restart)"
+            )
 
 
-def validate(network: EDSR, pairs: list[Pair], scale: int, device: torch.device) -> float:
-    network.eval()
-    scores = [psnr_y(upscale(network, p.lr, device), p.hr, scale) for p in pairs]
-    network.train()
-    return float(np.mean(scores))
+def restore_rng(state: torch.Tensor) -> None:
+    """torch's CPU generator takes a CPU ByteTensor; a checkpoint mapped to CUDA holds a GPU one."""
+    torch.set_rng_state(state.detach().to("cpu", torch.uint8))
+
+
+def atomic_torch_save(obj: object, path: Path) -> None:
+    """Write to a temporary file, flush to disk, rename: a crash leaves the old file or the new."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def validate(
+    network: EDSR, info: ModelInfo, pairs: list[Pair], device: torch.device
+) -> tuple[float, np.ndarray]:
+    """Mean PSNR-Y over whole frames through `Restorer` (on a copy: serving casts to fp16 on
+    CUDA), and the first frame restored, for TensorBoard."""
+    restorer = Restorer(copy.deepcopy(network).float(), info, device=str(device))
+    restored = [restorer.restore([p.lr])[0] for p in pairs]
+    scores = [psnr_y(r, p.hr, info.config.scale) for r, p in zip(restored, pairs, strict=True)]
+    return float(np.mean(scores)), restored[0]
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -77,6 +140,37 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     progress = min(step / max(config.steps, 1), 1.0)
     r = config.lr_final_ratio
     return r + (1 - r) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def patch_at(step: int, config: TrainConfig) -> int:
+    if config.late_patch and step >= config.late_from * config.steps:
+        return config.late_patch
+    return config.patch
+
+
+def resolve_architecture(config: TrainConfig, scale: int) -> tuple[EDSR, list[dict[str, Any]]]:
+    """The network to train and the legs it has already been trained for (from `init`)."""
+    if not config.init:
+        model_config = EDSRConfig(
+            scale=scale,
+            n_resblocks=config.n_resblocks or 16,
+            n_feats=config.n_feats or 48,
+            res_scale=config.res_scale,
+        )
+        return EDSR(model_config), []
+    network, info = load_model(resolve_model_path(config.init))
+    for name, wanted in (("n_resblocks", config.n_resblocks), ("n_feats", config.n_feats)):
+        if wanted and wanted != getattr(info.config, name):
+            raise ValueError(
+                f"--{name.replace('_', '-')} {wanted} does not match the --init model "
+                f"({getattr(info.config, name)}); leave it out to keep the model's"
+            )
+    if info.config.scale != scale:
+        raise ValueError(f"the --init model is x{info.config.scale}, the profile x{scale}")
+    legs = list(info.extra.get("legs", []))
+    if not legs:  # a model from before legs were recorded: one leg from what its header says
+        legs = [{"steps": info.extra.get("step"), "from": None, "note": "recorded before legs"}]
+    return network, legs
 
 
 def main(config: TrainConfig) -> Path:
@@ -94,67 +188,98 @@ def main(config: TrainConfig) -> Path:
     native = Profile(hr_size=None, scale=profile.scale, codec=profile.codec)
     pairs = [p for folder in config.data for p in load_pairs(folder, profile)]
     pairs += [p for folder in config.native_data for p in load_pairs(folder, native)]
-    val_pairs = load_pairs(config.val, profile)
-    if config.val_limit:
-        val_pairs = val_pairs[: config.val_limit]
-    bicubic = float(
-        np.mean(
-            [psnr_y(bicubic_upscale(p.lr, profile.scale), p.hr, profile.scale) for p in val_pairs]
+    val_sets: dict[str, list[Pair]] = {}
+    for folder in config.val_folders:
+        val_sets[Path(folder).name or folder] = load_pairs(folder, profile)
+    if config.pack:
+        packed, packed_native, packed_val = read_pack(config.pack, config.profile)
+        pairs += packed + packed_native
+        val_sets.update(packed_val)
+    if not pairs or not val_sets:
+        raise ValueError("no training frames or no validation frames: give --data and --val")
+    val_sets = {name: ps[: config.val_limit or None] for name, ps in val_sets.items()}
+    bicubic = {
+        name: float(
+            np.mean([psnr_y(bicubic_upscale(p.lr, profile.scale), p.hr, profile.scale) for p in ps])
         )
-    )
+        for name, ps in val_sets.items()
+    }
 
-    model_config = EDSRConfig(
-        scale=profile.scale,
-        n_resblocks=config.n_resblocks,
-        n_feats=config.n_feats,
-        res_scale=config.res_scale,
-    )
-    network = EDSR(model_config).to(device).train()
+    network, legs = resolve_architecture(config, profile.scale)
+    network = network.to(device).train()
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(network).eval().requires_grad_(False) if config.ema else None
+    forward = torch.compile(network) if config.compile else network
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
-    sampler = PatchSampler(pairs, profile.scale, config.patch, seed=config.seed)
+    sampler = PatchSampler(pairs, profile.scale, max(config.patch, config.late_patch), config.seed)
     step, best, history = 0, -math.inf, []
 
     if config.resume:
-        state = torch.load(config.resume, map_location=device, weights_only=False)
+        # Everything to the CPU first: load_state_dict moves tensors where the parameters live,
+        # and the RNG state must stay a CPU tensor.
+        state = torch.load(config.resume, map_location="cpu", weights_only=False)
+        check_resumable(state.get("train_config", {}), config)
         network.load_state_dict(state["model"], strict=True)
+        if ema is not None:
+            ema.load_state_dict(state["ema"], strict=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         sampler.load_state_dict(state["sampler"])
         step, best, history = state["step"], state["best"], state["history"]
-        torch.set_rng_state(state["torch_rng"])
+        restore_rng(state["torch_rng"])
 
     from torch.utils.tensorboard import SummaryWriter  # imported late: tensorboard is slow to load
 
     writer = SummaryWriter(str(out / "tb"))
+    hardware = config.hardware or (
+        f"{device} ({torch.cuda.get_device_name(device)})"
+        if device.type == "cuda"
+        else f"cpu, {torch.get_num_threads()} threads"
+    )
     meta: dict[str, Any] = {
         "train_config": asdict(config),
         "degradation_id": profile.degradation_id,
         "train_images": len(pairs),
-        "val_images": len(val_pairs),
+        "val_images": {name: len(ps) for name, ps in val_sets.items()},
         "val_bicubic_psnr_y": bicubic,
         "device": str(device),
+        "hardware": hardware,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "model": network.config.to_dict(),
+        "parameters": sum(p.numel() for p in network.parameters()),
     }
     (out / "run.json").write_text(json.dumps(meta, indent=2))
     print(
-        f"{len(pairs)} training images, {len(val_pairs)} validation frames "
-        f"(bicubic {bicubic:.2f} dB), {model_config}, on {device}"
+        f"{len(pairs)} training images, validation on "
+        + ", ".join(
+            f"{n} ({len(ps)} frames, bicubic {bicubic[n]:.2f} dB)" for n, ps in val_sets.items()
+        )
+        + f", {network.config}, on {device}"
+        + (f", from {config.init}" if config.init else "")
     )
 
-    started = time.monotonic()
+    started = time.monotonic() - (history[-1]["seconds"] if history else 0.0)
     bar = tqdm(total=config.steps, initial=step, desc="train", dynamic_ncols=True)
     running = 0.0
-    while step < config.steps:
-        lr_batch, hr_batch = sampler.batch(config.batch)  # (N,3,p,p), (N,3,p*s,p*s)
+    stop_at = config.steps
+    while step < stop_at:
+        lr_batch, hr_batch = sampler.batch(config.batch, patch_at(step, config))
         lr_batch, hr_batch = lr_batch.to(device), hr_batch.to(device)
+        if config.channels_last:
+            lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         with autocast(device):
-            loss = torch.nn.functional.l1_loss(network(lr_batch).float(), hr_batch)
+            loss = torch.nn.functional.l1_loss(forward(lr_batch).float(), hr_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            with torch.no_grad():
+                for e, p in zip(ema.parameters(), network.parameters(), strict=True):
+                    e.lerp_(p, 1.0 - config.ema)
         step += 1
         running += loss.item()
         bar.update(1)
@@ -163,41 +288,74 @@ def main(config: TrainConfig) -> Path:
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
             bar.set_postfix(l1=f"{running / config.log_every:.2f}", best=f"{best:.2f}")
             running = 0.0
-        if step % config.val_every == 0 or step == config.steps:
-            score = validate(network, val_pairs, profile.scale, device)
+        out_of_time = config.max_minutes and time.monotonic() - started > config.max_minutes * 60
+        if out_of_time:
+            tqdm.write(f"stopping at step {step}: --max-minutes {config.max_minutes} reached")
+            stop_at = step
+        if step % config.val_every == 0 or step == config.steps or out_of_time:
+            shipped = ema if ema is not None else network
+            info = ModelInfo(config.name, network.config, profile.degradation_id, "")
+            scores: dict[str, float] = {}
+            for name, ps in val_sets.items():
+                scores[name], sample = validate(shipped, info, ps, device)
+                writer.add_scalar(f"val/{name}/psnr_y", scores[name], step)
+                writer.add_scalar(
+                    f"val/{name}/gain_over_bicubic", scores[name] - bicubic[name], step
+                )
+                writer.add_image(f"val/{name}/sample", sample, step, dataformats="HWC")
+            mean = float(np.mean(list(scores.values())))
+            mean_gain = float(np.mean([scores[n] - bicubic[n] for n in scores]))
+            writer.add_scalar("val/mean/psnr_y", mean, step)
+            writer.add_scalar("val/mean/gain_over_bicubic", mean_gain, step)
             elapsed = time.monotonic() - started
-            history.append({"step": step, "psnr_y": score, "seconds": round(elapsed, 1)})
-            writer.add_scalar("val/psnr_y", score, step)
-            writer.add_scalar("val/gain_over_bicubic", score - bicubic, step)
-            sample = upscale(network.eval(), val_pairs[0].lr, device)
-            network.train()
-            writer.add_image("val/sample", sample, step, dataformats="HWC")
+            history.append(
+                {
+                    "step": step,
+                    "psnr_y": mean,
+                    "val": scores,
+                    "gain": {n: scores[n] - bicubic[n] for n in scores},
+                    "seconds": round(elapsed, 1),
+                }
+            )
+            leg = {
+                "from": config.init or None,
+                "steps": step,
+                "hardware": hardware,
+                "minutes": round(elapsed / 60, 1),
+                "val_psnr_y": scores,
+                "val_bicubic_psnr_y": bicubic,
+            }
             extra = {
                 "step": step,
-                "val_psnr_y": score,
+                "val_psnr_y": mean,
+                "val": scores,
                 "val_bicubic_psnr_y": bicubic,
                 "train_seconds": round(elapsed, 1),
+                "ema": config.ema,
+                "profile": str(profile),
+                "legs": [*legs, leg],
             }
-            if score > best:
-                best = score
+            if mean > best:
+                best = mean
                 save_model(
                     out / "best.safetensors",
-                    network,
+                    shipped,
                     name=config.name,
                     degradation_id=profile.degradation_id,
                     extra=extra,
                 )
             save_model(
                 out / "last.safetensors",
-                network,
+                shipped,
                 name=config.name,
                 degradation_id=profile.degradation_id,
                 extra=extra,
             )
-            torch.save(
+            atomic_torch_save(
                 {
                     "train_config": asdict(config),
                     "model": network.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "sampler": sampler.state_dict(),
@@ -210,9 +368,15 @@ def main(config: TrainConfig) -> Path:
             )
             (out / "history.json").write_text(json.dumps(history, indent=2))
             tqdm.write(
-                f"step {step}: val PSNR-Y {score:.3f} dB ({score - bicubic:+.3f} vs bicubic)"
-                f", best {best:.3f}, {elapsed / 60:.1f} min"
+                f"step {step}: "
+                + ", ".join(f"{n} {s:.3f} ({s - bicubic[n]:+.3f})" for n, s in scores.items())
+                + f", mean {mean:.3f}, best {best:.3f}, {elapsed / 60:.1f} min"
             )
     bar.close()
     writer.close()
     return out / "best.safetensors"
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    # bf16 on CUDA: tensor cores without loss scaling; the CPU runs fp32 (autocast disabled).
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")

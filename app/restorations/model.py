@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from app.config import Settings
-from models import Restorer
+from models import Profile, Restorer
 from models.degradation import same_pixels
+from models.registry import model_for_profile
 
 
 def load_restorer(settings: Settings) -> Restorer:
-    """The model named by CCTV_MODEL (a shipped name or a .safetensors path), loaded once."""
-    return Restorer.from_pretrained(settings.model, device=settings.model_device)
+    """The model named by CCTV_MODEL (a shipped name or a .safetensors path), else the shipped
+    model trained for CCTV_PROFILE; loaded once. Raises LookupError when none was."""
+    if settings.model:
+        return Restorer.from_pretrained(settings.model, device=settings.model_device)
+    chosen = model_for_profile(Profile.parse(settings.profile))
+    return Restorer.from_pretrained(str(chosen.path), device=settings.model_device)
 
 
 def can_restore(restorer: Restorer, degradation_id: str) -> bool:

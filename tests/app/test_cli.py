@@ -236,3 +236,33 @@ def test_client_commands_need_a_key_and_a_reachable_server(
     assert "no API key" in capsys.readouterr().err
     assert cli.main(["stats", "--server", f"http://127.0.0.1:{free_port()}", "--api-key", "k"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_serve_without_a_model_for_the_profile_names_the_profile_in_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CCTV_MODEL", raising=False)
+    monkeypatch.setenv("CCTV_PROFILE", "400:2:jpeg-q37")
+    get_settings.cache_clear()
+    assert cli.main(["serve"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no shipped model was trained for profile 400:2:jpeg-q37" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_without_cctv_model_the_shipped_model_for_the_profile_is_loaded(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.restorations.model import load_restorer
+    from models.registry import model_for_profile
+
+    monkeypatch.delenv("CCTV_MODEL", raising=False)
+    get_settings.cache_clear()
+    restorer = load_restorer(get_settings())
+    assert restorer.weights_sha256 == load_model_sha(model_for_profile("400:2:webp-lossless").path)
+
+
+def load_model_sha(path: Path) -> str:
+    from models.checkpoint import file_sha256
+
+    return file_sha256(path)

@@ -20,7 +20,7 @@ def test_defaults_put_everything_in_the_data_folder(
     assert settings.storage_url == f"file://{tmp_path / 'data' / 'blobs'}"
     assert settings.profile == "400:2:webp-lossless"
     assert settings.restore_backend == "inprocess"
-    assert settings.model == "default"
+    assert settings.model == ""  # chosen by profile
 
 
 def test_environment_variables_with_the_prefix_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

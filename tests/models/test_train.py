@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+import models.train as train_module
 from models.checkpoint import load_model
 from models.cli import main as cli
 from models.data import PatchSampler, load_pairs
@@ -79,19 +80,19 @@ def _run_until(config: TrainConfig, stop_at: int) -> None:
     class Stop(Exception):
         pass
 
-    original = torch.save
+    original = train_module.atomic_torch_save
 
-    def save_then_stop(obj: object, path: object, *args: object, **kwargs: object) -> None:
-        original(obj, path, *args, **kwargs)
+    def save_then_stop(obj: object, path: Path) -> None:
+        original(obj, path)
         if isinstance(obj, dict) and obj.get("step") == stop_at:
             raise Stop
 
-    torch.save = save_then_stop  # type: ignore[assignment]
+    train_module.atomic_torch_save = save_then_stop  # type: ignore[assignment]
     try:
         with pytest.raises(Stop):
             main(config)
     finally:
-        torch.save = original  # type: ignore[assignment]
+        train_module.atomic_torch_save = original  # type: ignore[assignment]
 
 
 def test_learning_rate_decays_from_the_start_value_to_the_final_ratio() -> None:
@@ -172,3 +173,153 @@ def test_cli_trains_and_evaluates(
     for key in ("psnr_y", "psnr_y_bicubic", "ssim", "ssim_bicubic", "psnr_rgb", "psnr_rgb_bicubic"):
         assert isinstance(result[key], float)
     assert len(result["per_image"]) == 3
+
+
+def test_init_starts_from_a_saved_model_with_a_fresh_schedule_and_records_the_legs(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    first = main(tiny_config(image_folder, tmp_path / "first", steps=10, val_every=10))
+    # Learning rate 0: the warm-started network must still hold exactly the --init weights.
+    second = main(
+        tiny_config(
+            image_folder,
+            tmp_path / "second",
+            steps=4,
+            val_every=2,
+            lr=0.0,
+            n_resblocks=0,
+            n_feats=0,
+            init=str(first),
+        )
+    )
+    assert second.name == "best.safetensors"
+    a, _ = load_model(first)
+    b, info = load_model(tmp_path / "second" / "last.safetensors")
+    assert b.config == a.config  # the architecture came from the --init file
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    legs = info.extra["legs"]
+    assert [leg["steps"] for leg in legs] == [10, 4]
+    assert legs[0]["from"] is None and legs[1]["from"] == str(first)
+    run = json.loads((tmp_path / "second" / "run.json").read_text())
+    assert run["train_config"]["init"] == str(first)
+
+
+def test_init_refuses_an_architecture_other_than_the_models(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    first = main(tiny_config(image_folder, tmp_path / "first", steps=2, val_every=2))
+    with pytest.raises(ValueError, match="--n-feats 32 does not match the --init model"):
+        main(tiny_config(image_folder, tmp_path / "b", n_feats=32, init=str(first)))
+
+
+@pytest.mark.parametrize(("field", "value"), [("steps", 40), ("n_feats", 8), ("ema", 0.9)])
+def test_resume_refuses_a_changed_run_naming_the_field(
+    image_folder: Path, tmp_path: Path, field: str, value: object
+) -> None:
+    config = tiny_config(image_folder, tmp_path / "run", steps=20, val_every=10)
+    _run_until(config, stop_at=10)
+    overrides: dict[str, object] = {"steps": 20, "val_every": 10, field: value}
+    changed = tiny_config(
+        image_folder, tmp_path / "run", resume=str(tmp_path / "run" / "last.pt"), **overrides
+    )
+    with pytest.raises(train_module.ResumeMismatch, match=f"cannot resume: {field} was"):
+        main(changed)
+
+
+def test_a_crash_while_writing_the_checkpoint_leaves_the_previous_one_whole(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    original = torch.save
+
+    def write_half_then_die(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        if isinstance(obj, dict) and obj.get("step") == 20:
+            f.write(b"half a checkpoint")  # type: ignore[attr-defined]
+            raise OSError("disk full")
+        original(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", write_half_then_die)
+    with pytest.raises(OSError, match="disk full"):
+        main(tiny_config(image_folder, out, steps=20, val_every=10))
+    monkeypatch.setattr(torch, "save", original)
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["step"] == 10
+
+
+def test_rng_state_is_restored_from_a_cpu_copy_whatever_the_checkpoint_held() -> None:
+    saved = torch.get_rng_state()
+    expected = torch.rand(4)
+    # A checkpoint mapped elsewhere holds another tensor type; set_rng_state needs a CPU
+    # ByteTensor, which restore_rng makes from it.
+    train_module.restore_rng(saved.to(torch.int64))
+    torch.testing.assert_close(torch.rand(4), expected, rtol=0, atol=0)
+
+
+def test_resume_loads_the_checkpoint_onto_the_cpu(
+    image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tiny_config(image_folder, tmp_path / "run", steps=20, val_every=10)
+    _run_until(config, stop_at=10)
+    seen: list[object] = []
+    original = torch.load
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(kwargs.get("map_location"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    main(
+        tiny_config(
+            image_folder,
+            tmp_path / "run",
+            steps=20,
+            val_every=10,
+            resume=str(tmp_path / "run" / "last.pt"),
+        )
+    )
+    assert seen == ["cpu"]
+
+
+def test_validation_reports_each_set_and_chooses_the_best_on_their_mean(
+    tmp_path: Path,
+) -> None:
+    day, night = tmp_path / "day" / "cam", tmp_path / "night" / "cam"
+    for folder, seed in ((day, 1), (night, 2)):
+        folder.mkdir(parents=True)
+        Image.fromarray(scene(64, 64, seed=seed)).save(folder / "f.png")
+    main(
+        tiny_config(
+            day.parent,
+            tmp_path / "run",
+            val=[str(day.parent), str(night.parent)],
+            steps=20,
+            val_every=10,
+            ema=0.9,
+        )
+    )
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    for h in history:
+        assert set(h["val"]) == {"day", "night"}
+        assert h["psnr_y"] == pytest.approx((h["val"]["day"] + h["val"]["night"]) / 2)
+    _, info = load_model(tmp_path / "run" / "best.safetensors")
+    assert info.extra["val_psnr_y"] == max(h["psnr_y"] for h in history)
+    assert info.extra["profile"] == "native:2:png"
+
+
+def test_validation_figure_is_what_the_restorer_serves(image_folder: Path, tmp_path: Path) -> None:
+    best = main(tiny_config(image_folder, tmp_path / "run", steps=10, val_every=10))
+    _, info = load_model(best)
+    pairs = load_pairs(image_folder, Profile.parse("native:2:png"), progress=False)
+    restorer = Restorer.from_pretrained(str(best))
+    served = np.mean([psnr_y(restorer.restore([p.lr])[0], p.hr, 2) for p in pairs])
+    assert info.extra["val"]["frames"] == pytest.approx(served, abs=1e-9)
+
+
+def test_late_patches_are_larger(image_folder: Path, tmp_path: Path) -> None:
+    config = tiny_config(image_folder, tmp_path, steps=100, patch=16, late_patch=24, late_from=0.5)
+    assert [train_module.patch_at(s, config) for s in (0, 49, 50, 99)] == [16, 16, 24, 24]
+    pairs = load_pairs(image_folder, Profile.parse("native:2:png"), progress=False)
+    sampler = PatchSampler(pairs, 2, 24)
+    assert sampler.batch(2, 16)[0].shape == (2, 3, 16, 16)
+    assert sampler.batch(2)[1].shape == (2, 3, 48, 48)

@@ -1,0 +1,133 @@
+"""The shipped models: which one restores which profile, and what their cards say.
+
+Every `models/weights/*.safetensors` is a model the archive can serve. Its header names the
+degradation it was trained on and the profile (HR size, scale, codec) its training frames were
+made with; a model is chosen for a profile only when both match, so a frame is never restored by
+a model trained on other pixels. `CCTV_MODEL` overrides the choice (and is still checked).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.checkpoint import FORMAT, read_metadata
+from models.degradation import Profile, same_pixels
+from models.edsr import EDSR, EDSRConfig
+from models.restorer import WEIGHTS_DIR
+
+
+class NoModelForProfile(LookupError):
+    """No shipped model was trained for the profile asked for."""
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    name: str  # the file's stem: what CCTV_MODEL names
+    title: str  # the name in the header (e.g. cctv-edsr-16x48)
+    path: Path
+    profile: str  # the profile its training frames were made with
+    degradation_id: str
+    config: EDSRConfig
+    size_bytes: int
+    extra: dict[str, Any]
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in EDSR(self.config).parameters())
+
+    @property
+    def validation(self) -> dict[str, float]:
+        """Validation PSNR-Y per set from the header (`val` since legs were recorded)."""
+        if isinstance(self.extra.get("val"), dict):
+            return {k: float(v) for k, v in self.extra["val"].items()}
+        if "val_psnr_y" in self.extra:
+            return {"val": float(self.extra["val_psnr_y"])}
+        return {}
+
+    @property
+    def validation_gain(self) -> dict[str, float]:
+        bicubic = self.extra.get("val_bicubic_psnr_y")
+        if isinstance(bicubic, float | int):
+            bicubic = {"val": bicubic}
+        if not isinstance(bicubic, dict):
+            return {}
+        return {k: v - float(bicubic[k]) for k, v in self.validation.items() if k in bicubic}
+
+    def serves(self, profile: Profile) -> bool:
+        """Trained on frames made exactly like this profile's (same size rule, same pixels)."""
+        trained = Profile.parse(self.profile)
+        return trained.hr_size == profile.hr_size and same_pixels(
+            self.degradation_id, profile.degradation_id
+        )
+
+
+def describe(path: Path) -> ShippedModel:
+    metadata = read_metadata(path)
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cctv-archive model file")
+    extra = json.loads(metadata.get("extra", "{}"))
+    config = EDSRConfig(**json.loads(metadata["config"]))
+    degradation_id = metadata["degradation_id"]
+    # Models written before the profile was recorded were all trained at the default 400px size.
+    codec = degradation_id.split("/")[1]
+    profile = extra.get("profile") or f"400:{config.scale}:{codec}"
+    return ShippedModel(
+        name=path.stem,
+        title=metadata["name"],
+        path=path,
+        profile=profile,
+        degradation_id=degradation_id,
+        config=config,
+        size_bytes=path.stat().st_size,
+        extra=extra,
+    )
+
+
+def shipped_models(weights_dir: Path = WEIGHTS_DIR) -> list[ShippedModel]:
+    """Every model in the weights folder, `default` first, then by name."""
+    paths = sorted(weights_dir.glob("*.safetensors"), key=lambda p: (p.stem != "default", p.stem))
+    return [describe(p) for p in paths]
+
+
+def model_for_profile(profile: Profile | str, weights_dir: Path = WEIGHTS_DIR) -> ShippedModel:
+    """The shipped model trained for `profile` (`default` first when several are)."""
+    profile = Profile.parse(profile) if isinstance(profile, str) else profile
+    models = shipped_models(weights_dir)
+    for model in models:
+        if model.serves(profile):
+            return model
+    available = ", ".join(f"{m.name} ({m.profile})" for m in models) or "none"
+    raise NoModelForProfile(
+        f"no shipped model was trained for profile {profile} ({profile.degradation_id}); "
+        f"shipped: {available}. Train one (cctv-archive train --profile {profile} ...) and set "
+        "CCTV_MODEL to its .safetensors file"
+    )
+
+
+def table(models: list[ShippedModel]) -> str:
+    """The `cctv-archive models` listing."""
+    rows = [("name", "profile", "degradation", "size", "params", "validation PSNR-Y (gain)")]
+    for m in models:
+        gains = m.validation_gain
+        figures = ", ".join(
+            f"{k} {v:.2f}" + (f" ({gains[k]:+.2f})" if k in gains else "")
+            for k, v in m.validation.items()
+        )
+        rows.append(
+            (
+                m.name,
+                m.profile,
+                m.degradation_id,
+                f"{m.size_bytes / 1e6:.1f} MB",
+                f"{m.parameters / 1e3:.0f}k",
+                figures or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    )
