@@ -1,21 +1,12 @@
-"""Domain errors carry their HTTP status; one handler turns every error into the same JSON shape.
+"""Domain errors: each carries its HTTP status and code, and nothing of the web framework.
 
-`{"error": {"code": "...", "message": "..."}}` for ours, for FastAPI's request validation and
-for Starlette's own HTTP errors (unknown route, wrong method, body over the limit). Code below the
-routers raises these and never builds an HTTP response itself.
+Storage, the restore queues and the Celery worker raise these too, so this module imports no
+FastAPI; app/error_handlers.py turns them into the one JSON shape.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-logger = logging.getLogger(__name__)
 
 
 class ArchiveError(Exception):
@@ -155,63 +146,6 @@ class StorageUnavailable(ArchiveError):
         return {"Retry-After": "30"}
 
 
-# -- the one handler ------------------------------------------------------------------------
-
-_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "upload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_request",
-    429: "too_many_requests",
-}
-
-
 def error_body(code: str, message: str) -> dict[str, Any]:
+    """The one error shape: `{"error": {"code": ..., "message": ...}}`."""
     return {"error": {"code": code, "message": message}}
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
-
-
-async def _archive_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ArchiveError)
-    if exc.status_code >= 500:
-        logger.error("%s %s: %s: %s", request.method, request.url.path, exc.code, exc.message)
-    return JSONResponse(
-        error_body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
-    )
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return JSONResponse(error_body("invalid_request", _describe_validation(exc)), status_code=422)
-
-
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "http_error")
-    message = str(exc.detail)
-    if exc.status_code == 404 and message == "Not Found":
-        message = f"no such endpoint: {request.method} {request.url.path}"
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ArchiveError, _archive_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

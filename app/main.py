@@ -13,7 +13,7 @@ from app import __version__
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
 from app.deps import Runtime
-from app.errors import install_error_handlers
+from app.error_handlers import install_error_handlers
 from app.frames.endpoints import router as frames_router
 from app.frames.images import allow_pixels
 from app.health import router as health_router
