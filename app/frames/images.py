@@ -1,17 +1,37 @@
-"""Checking an uploaded image before anything is stored: format by content, size, full decode."""
+"""Checking an uploaded image before anything is stored: format by content, size, full decode,
+then the upright 8-bit RGB picture a person would see."""
 
 from __future__ import annotations
 
 import io
 import warnings
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from PIL import Image, ImageFile, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from app.errors import CorruptImage, ImageTooLarge, UnsupportedMediaType
 
 # Our format names -> Pillow's, so Image.open tries only the format the bytes claim to be.
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP"}
+# Modes holding more than 8 bits per sample. Pillow opens 16-bit greyscale PNGs as I;16 (older
+# versions as I); I and F are read on the same 0..65535 scale.
+WIDE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+EXIF_ORIENTATION = 0x0112
+# Transparent pixels are shown over white, as a browser or image viewer shows them on a page.
+BACKGROUND = (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class DecodedUpload:
+    """An upload decoded and made ready for the profile."""
+
+    image: Image.Image  # 8-bit RGB, upright (EXIF orientation applied)
+    format: str  # jpeg, png, webp or bmp, by content
+    width: int  # as encoded in the file, before any rotation
+    height: int
+    exif_orientation: int | None  # the EXIF orientation applied (2-8); None: already upright
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -45,6 +65,13 @@ def open_upload(
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     image = _open(data, fmt, max_pixels)
+    if getattr(image, "n_frames", 1) > 1:
+        # Archiving only the first frame would drop the rest without a word.
+        kind = "APNG" if fmt == "png" else fmt.upper()
+        raise UnsupportedMediaType(
+            f"animated {kind} images are not accepted: the archive stores single frames; "
+            "send each frame as its own upload"
+        )
     width, height = image.size
     if width * height > max_pixels:
         raise ImageTooLarge(
@@ -58,6 +85,38 @@ def open_upload(
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(f"the {fmt.upper()} image is truncated or corrupt: {exc}") from exc
     return image, fmt
+
+
+def decode_upload(data: bytes, *, allowed: Collection[str], max_pixels: int) -> DecodedUpload:
+    """`open_upload`, then the EXIF orientation applied and every mode made 8-bit RGB."""
+    image, fmt = open_upload(data, allowed=allowed, max_pixels=max_pixels)
+    width, height = image.size
+    orientation = image.getexif().get(EXIF_ORIENTATION)
+    applied = orientation if orientation in range(2, 9) else None
+    if applied is not None:
+        image = ImageOps.exif_transpose(image)
+    return DecodedUpload(to_rgb8(image), fmt, width, height, applied)
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """8-bit RGB, with samples scaled (never clipped) to 0..255 and transparency shown over
+    white. Pillow's own `convert("RGB")` clips 16-bit samples at 255, which turns a 16-bit
+    greyscale frame almost white."""
+    if image.mode in WIDE_MODES:
+        samples = np.asarray(image)
+        if image.mode == "F":
+            samples = np.rint(np.clip(np.nan_to_num(samples), 0, 65535)).astype(np.uint32)
+        else:
+            samples = np.clip(samples, 0, 65535).astype(np.uint32)
+        grey = ((samples * 255 + 32767) // 65535).astype(np.uint8)  # rounded v * 255 / 65535
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "La":  # premultiplied alpha; Pillow converts it only to LA
+        image = image.convert("LA")
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:

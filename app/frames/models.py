@@ -31,6 +31,9 @@ class Frame(Base):
     original_bytes: Mapped[int] = mapped_column(sa.BigInteger)
     original_width: Mapped[int] = mapped_column(sa.Integer)
     original_height: Mapped[int] = mapped_column(sa.Integer)
+    # The EXIF orientation (2-8) applied before storing, so the stored frame is upright as a
+    # viewer showed it; None when the file was already upright.
+    exif_orientation: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
     stored_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     stored_codec: Mapped[str] = mapped_column(sa.String(32))

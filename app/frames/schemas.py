@@ -54,6 +54,7 @@ class FrameRead(BaseModel):
     stored: StoredInfo
     degradation_id: str
     scale: int
+    exif_orientation: int | None  # EXIF orientation (2-8) applied before storing; null: upright
     audit_reference: bool  # the canonical HR frame is kept (audit sample)
     links: FrameLinks
 
@@ -83,6 +84,7 @@ class FrameRead(BaseModel):
             ),
             degradation_id=frame.degradation_id,
             scale=frame.scale,
+            exif_orientation=frame.exif_orientation,
             audit_reference=frame.reference_key is not None,
             links=FrameLinks(self=base, stored=f"{base}/stored", restored=f"{base}/restored"),
         )

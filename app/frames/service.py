@@ -15,7 +15,7 @@ from app.config import Settings
 from app.db import on_rollback, utcnow
 from app.errors import FrameNotFound, IdempotencyConflict, InvalidInput
 from app.frames import repository
-from app.frames.images import encode_png, open_upload
+from app.frames.images import decode_upload, encode_png
 from app.frames.models import Frame
 from app.frames.schemas import decode_cursor, encode_cursor
 from app.storage import BlobStore
@@ -69,10 +69,10 @@ def ingest_frame(
     if existing is not None:
         return Ingested(existing, created=False)
 
-    image, fmt = open_upload(
+    decoded = decode_upload(
         upload.data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
     )
-    original_size = image.size
+    image = decoded.image  # upright 8-bit RGB: what a person saw
     stored = profile.store(image)
     frame_id = new_id()
     keep_reference = settings.audit_sample_rate > 0 and (
@@ -100,10 +100,11 @@ def ingest_frame(
             "tags": upload.tags,
             "idempotency_key": upload.idempotency_key,
             "original_sha256": sha256,
-            "original_format": fmt,
+            "original_format": decoded.format,
             "original_bytes": len(upload.data),
-            "original_width": original_size[0],
-            "original_height": original_size[1],
+            "original_width": decoded.width,
+            "original_height": decoded.height,
+            "exif_orientation": decoded.exif_orientation,
             "stored_key": key,
             "stored_codec": profile.codec,
             "stored_media_type": profile.media_type,
