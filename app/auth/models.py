@@ -26,11 +26,15 @@ class ApiKey(Base):
 
 
 class AuditLogEntry(Base):
-    """Who read what, when. Rows are only ever inserted (the migration adds triggers that refuse
-    UPDATE and DELETE)."""
+    """Who read what, when. Rows are only ever inserted (the migrations add triggers that refuse
+    UPDATE, DELETE and REPLACE) and chained by hash (app/auth/audit.py)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (sa.Index("ix_audit_log_frame_id_at", "frame_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_audit_log_frame_id_at", "frame_id", "at"),
+        # Two rows can never follow the same one: the chain cannot fork.
+        sa.Index("ix_audit_log_prev_hash", "prev_hash", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -38,3 +42,5 @@ class AuditLogEntry(Base):
     action: Mapped[str] = mapped_column(sa.String(32))
     frame_id: Mapped[str | None] = mapped_column(sa.String(32))
     detail: Mapped[str] = mapped_column(sa.String(255), default="")
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))  # the previous row's row_hash
+    row_hash: Mapped[str] = mapped_column(sa.String(64))  # SHA-256(prev_hash + content)

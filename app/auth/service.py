@@ -12,7 +12,7 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from app.auth import repository
+from app.auth import audit, repository
 from app.auth.models import ApiKey, AuditLogEntry
 from app.auth.schemas import Principal, Scope, parse_scopes
 from app.db import utcnow
@@ -72,9 +72,8 @@ def authenticate(presented: str | None, *, session: Session) -> Principal:
 def record_read(
     principal: Principal, action: str, frame_id: str, *, session: Session, detail: str = ""
 ) -> None:
-    """Append who read which frame to the audit log (committed with the request)."""
-    session.add(
-        AuditLogEntry(
-            at=utcnow(), key_name=principal.name, action=action, frame_id=frame_id, detail=detail
-        )
+    """Append who read which frame to the audit log's hash chain (committed with the session)."""
+    entry = AuditLogEntry(
+        at=utcnow(), key_name=principal.name, action=action, frame_id=frame_id, detail=detail
     )
+    audit.append(session, entry)
