@@ -37,6 +37,10 @@ NAMING_CONVENTION = {
 }
 
 
+# What services and tasks get to open their own short transactions (`unit_of_work(factory)`).
+SessionFactory = sessionmaker[Session]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -1,37 +1,30 @@
-"""Request dependencies as Annotated aliases, so route signatures read like sentences."""
+"""Request dependencies as Annotated aliases, so route signatures read like sentences.
+
+Routes take the narrow ones (`SessionDep`, `StoreDep`, `RestoreDep`, `QueueDep`...), never the
+whole runtime. Authentication is its own short transaction, so a request that then waits (for a
+restoration) holds no database connection.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.auth.schemas import Principal, Scope
 from app.auth.service import authenticate
 from app.config import Settings
-from app.db import unit_of_work
+from app.db import SessionFactory, unit_of_work
 from app.errors import Forbidden
+from app.restorations.context import RestoreContext
+from app.restorations.model import RestoreModel
 from app.restorations.queue import RestoreQueue
+from app.runtime import Runtime
 from app.storage import BlobStore
-from models import Profile, Restorer
-
-
-@dataclass
-class Runtime:
-    """What the app builds once at start and every request shares."""
-
-    settings: Settings
-    engine: Engine
-    session_factory: sessionmaker[Session]
-    store: BlobStore
-    profile: Profile
-    restorer: Restorer
-    queue: RestoreQueue
+from models import Profile
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -42,10 +35,17 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+def _session_factory(runtime: RuntimeDep) -> SessionFactory:
+    return runtime.session_factory
+
+
+SessionFactoryDep = Annotated[SessionFactory, Depends(_session_factory)]
+
+
+def get_session(session_factory: SessionFactoryDep) -> Iterator[Session]:
     """The request's one unit of work: committed when the endpoint returns, before the response
     is sent (scope="function"), or rolled back if it raised."""
-    with unit_of_work(runtime.session_factory) as session:
+    with unit_of_work(session_factory) as session:
         yield session
 
 
@@ -60,8 +60,28 @@ def _store(runtime: RuntimeDep) -> BlobStore:
     return runtime.store
 
 
+def _profile(runtime: RuntimeDep) -> Profile:
+    return runtime.profile
+
+
+def _restore(runtime: RuntimeDep) -> RestoreContext:
+    return runtime.restore
+
+
+def _restorer(runtime: RuntimeDep) -> RestoreModel:
+    return runtime.restorer
+
+
+def _queue(runtime: RuntimeDep) -> RestoreQueue:
+    return runtime.queue
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[BlobStore, Depends(_store)]
+ProfileDep = Annotated[Profile, Depends(_profile)]
+RestoreDep = Annotated[RestoreContext, Depends(_restore)]
+RestorerDep = Annotated[RestoreModel, Depends(_restorer)]
+QueueDep = Annotated[RestoreQueue, Depends(_queue)]
 
 _api_key = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key from `cctv-archive keys create`"
@@ -69,12 +89,14 @@ _api_key = APIKeyHeader(
 
 
 def current_key(
-    session: SessionDep, api_key: Annotated[str | None, Security(_api_key)]
+    session_factory: SessionFactoryDep, api_key: Annotated[str | None, Security(_api_key)]
 ) -> Principal:
-    return authenticate(api_key, session=session)
+    """The caller, looked up in a transaction of its own (the connection goes back at once)."""
+    with unit_of_work(session_factory) as session:
+        return authenticate(api_key, session=session)
 
 
-CurrentKey = Annotated[Principal, Depends(current_key, scope="function")]
+CurrentKey = Annotated[Principal, Depends(current_key)]
 
 
 def require(scope: Scope) -> Callable[[Principal], Principal]:
@@ -86,5 +108,5 @@ def require(scope: Scope) -> Callable[[Principal], Principal]:
     return check
 
 
-IngestKey = Annotated[Principal, Depends(require(Scope.ingest), scope="function")]
-ReadKey = Annotated[Principal, Depends(require(Scope.read), scope="function")]
+IngestKey = Annotated[Principal, Depends(require(Scope.ingest))]
+ReadKey = Annotated[Principal, Depends(require(Scope.read))]

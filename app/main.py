@@ -11,74 +11,28 @@ from fastapi import FastAPI
 
 from app import __version__
 from app.config import Settings, get_settings
-from app.db import make_engine, make_session_factory
-from app.deps import Runtime
 from app.error_handlers import install_error_handlers
 from app.frames.endpoints import router as frames_router
 from app.frames.images import allow_pixels
 from app.health import router as health_router
 from app.middleware import BodyLimitMiddleware
-from app.restorations.cache import sweep_expired_cache
 from app.restorations.endpoints import router as restorations_router
-from app.restorations.model import check_profile, load_restorer
-from app.restorations.queue import InProcessQueue, Periodic, RestoreQueue, build_queue
-from app.restorations.service import resume_unfinished_jobs
+from app.restorations.model import RestoreModel
+from app.restorations.queue import Periodic, RestoreQueue
+from app.runtime import build_runtime, housekeeping
 from app.stats.endpoints import router as stats_router
-from app.stats.quality import measure_quality
-from app.storage import BlobStore, build_store
-from models import Profile, Restorer
+from app.storage import BlobStore
 
 logger = logging.getLogger(__name__)
-
-# Audit-sample frames measured per housekeeping round when the server restores in-process.
-QUALITY_FRAMES_PER_ROUND = 8
 
 # Multipart framing (boundaries, part headers, the small form fields) around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def build_runtime(
-    settings: Settings,
-    *,
-    restorer: Restorer | None = None,
-    store: BlobStore | None = None,
-    queue: RestoreQueue | None = None,
-) -> Runtime:
-    """Everything requests share: database, store, profile, model and restore queue."""
-    profile = Profile.parse(settings.profile)
-    restorer = restorer or load_restorer(settings)
-    check_profile(restorer, profile.degradation_id)
-    engine = make_engine(settings.database_url)
-    session_factory = make_session_factory(engine=engine)
-    store = store or build_store(settings)
-    if queue is None:
-        queue = build_queue(
-            settings, session_factory=session_factory, store=store, restorer=restorer
-        )
-    return Runtime(settings, engine, session_factory, store, profile, restorer, queue)
-
-
-def housekeeping(runtime: Runtime) -> None:
-    """Delete expired restorations; in the embedded default, also measure a few audit-sample
-    frames (with Celery workers, `cctv-archive measure` does it where the GPU is)."""
-    removed = sweep_expired_cache(session_factory=runtime.session_factory, store=runtime.store)
-    if removed:
-        logger.info("restore cache: %d expired entries removed", removed)
-    if isinstance(runtime.queue, InProcessQueue):
-        measured = measure_quality(
-            session_factory=runtime.session_factory,
-            store=runtime.store,
-            restorer=runtime.restorer,
-            limit=QUALITY_FRAMES_PER_ROUND,
-        )
-        if measured:
-            logger.info("quality: %d audit-sample frames measured", measured)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
-    restorer: Restorer | None = None,
+    restorer: RestoreModel | None = None,
     store: BlobStore | None = None,
     queue: RestoreQueue | None = None,
 ) -> FastAPI:
@@ -97,19 +51,14 @@ def create_app(
             name="housekeeping",
         )
         sweeper.start()
-        if isinstance(runtime.queue, InProcessQueue):
-            resumed = resume_unfinished_jobs(
-                queue=runtime.queue, session_factory=runtime.session_factory
-            )
-            if resumed:
-                logger.info("resumed %d unfinished restore jobs", resumed)
+        resumed = runtime.start()
+        if resumed:
+            logger.info("resumed %d unfinished restore jobs", resumed)
         try:
             yield
         finally:
             sweeper.stop()
-            if isinstance(runtime.queue, InProcessQueue) and queue is None:
-                runtime.queue.stop()
-            runtime.engine.dispose()
+            runtime.close()
 
     app = FastAPI(
         title="cctv-archive",

@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from dataclasses import dataclass
-from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from app.config import get_settings
 from app.errors import StorageUnavailable
+from app.restorations.context import RestoreContext
+from app.restorations.task import fail_restore_job, run_restore_job
 from worker.celery_app import RESTORE_TASK, celery_app
 
 logger = logging.getLogger(__name__)
@@ -35,44 +36,24 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class WorkerResources:
-    """What every restore needs, built once per worker process."""
-
-    settings: Any
-    session_factory: Any
-    store: Any
-    restorer: Any
+_context: RestoreContext | None = None
+_context_lock = threading.Lock()
 
 
-_resources: WorkerResources | None = None
-_resources_lock = threading.Lock()
-
-
-def load_resources() -> WorkerResources:
-    """Build (once per process) the settings, database sessions, store and model.
+def restore_context() -> RestoreContext:
+    """The restore bundle of this process (settings, database sessions, store, model), built
+    once.
 
     Called in each pool process after the fork, never in the parent: CUDA cannot be used in a
     process forked from one that initialised it, and each GPU process needs its own model.
     """
-    global _resources
-    with _resources_lock:
-        if _resources is None:
-            from app.config import get_settings
-            from app.db import make_session_factory
-            from app.restorations.model import load_restorer
-            from app.storage import build_store
-
-            settings = get_settings()
-            restorer = load_restorer(settings)
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = RestoreContext.from_settings(get_settings())
+            restorer = _context.restorer
             logger.info("restore worker: model %s on %s", restorer.name, restorer.device)
-            _resources = WorkerResources(
-                settings=settings,
-                session_factory=make_session_factory(settings),
-                store=build_store(settings),
-                restorer=restorer,
-            )
-        return _resources
+        return _context
 
 
 @worker_process_init.connect
@@ -80,7 +61,7 @@ def _warm_up(**_: object) -> None:
     # Load the model when the process starts, not when the first job arrives; a failure here is
     # logged and retried by the first task, which then marks its job failed with the reason.
     try:
-        load_resources()
+        restore_context()
     except Exception:
         logger.exception("restore worker: could not load resources at start")
 
@@ -98,26 +79,14 @@ def is_transient(exc: BaseException) -> bool:
 
 def fail_job(job_id: str, reason: str) -> None:
     """Record the job as failed with `reason` (a job must never be left running forever)."""
-    from app.restorations.service import fail_restore_job
-
-    resources = load_resources()
-    fail_restore_job(job_id, reason, session_factory=resources.session_factory)
+    fail_restore_job(job_id, reason, session_factory=restore_context().session_factory)
 
 
 @celery_app.task(bind=True, name=RESTORE_TASK, max_retries=MAX_RETRIES)
 def restore_job(self: Task, job_id: str) -> None:
     """Restore every frame of restore job `job_id`; safe to run more than once."""
-    from app.restorations.service import run_restore_job
-
     try:
-        resources = load_resources()
-        run_restore_job(
-            job_id,
-            session_factory=resources.session_factory,
-            store=resources.store,
-            restorer=resources.restorer,
-            settings=resources.settings,
-        )
+        run_restore_job(job_id, restore_context())
     except SoftTimeLimitExceeded:
         limit = self.app.conf.task_soft_time_limit
         fail_job(job_id, f"restore job ran longer than its time limit ({limit} s)")

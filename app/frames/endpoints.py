@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from pydantic import AwareDatetime
 
-from app.deps import IngestKey, ReadKey, RuntimeDep, SessionDep
+from app.deps import IngestKey, ProfileDep, ReadKey, SessionDep, SettingsDep, StoreDep
 from app.errors import UploadTooLarge
 from app.frames import service
 from app.frames.schemas import FramePage, FrameRead, parse_tags
@@ -35,7 +35,9 @@ ERRORS = {
 def upload_frame(
     principal: IngestKey,
     session: SessionDep,
-    runtime: RuntimeDep,
+    store: StoreDep,
+    profile: ProfileDep,
+    settings: SettingsDep,
     response: Response,
     file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP or BMP")],
     camera_id: Annotated[str, Form(pattern=CAMERA_PATTERN, max_length=128)],
@@ -46,7 +48,7 @@ def upload_frame(
     """Archive one frame: validated, downsampled by the profile, stored small. 201 with the
     frame; 200 with the existing frame when the same camera sends the same bytes (or the same
     Idempotency-Key) again."""
-    limit = runtime.settings.max_upload_bytes
+    limit = settings.max_upload_bytes
     data = file.file.read(limit + 1)  # never more than one byte past the limit
     if len(data) > limit:
         raise UploadTooLarge(f"the file is over the {limit}-byte upload limit")
@@ -60,9 +62,9 @@ def upload_frame(
     result = service.ingest_frame(
         upload,
         session=session,
-        store=runtime.store,
-        profile=runtime.profile,
-        settings=runtime.settings,
+        store=store,
+        profile=profile,
+        settings=settings,
     )
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/frames/{result.frame.id}"
@@ -101,12 +103,10 @@ def get_frame(frame_id: str, principal: ReadKey, session: SessionDep) -> FrameRe
     },
 )
 def get_stored_frame(
-    frame_id: str, principal: ReadKey, session: SessionDep, runtime: RuntimeDep
+    frame_id: str, principal: ReadKey, session: SessionDep, store: StoreDep
 ) -> Response:
     """The frame exactly as archived (reduced resolution); the read is audit-logged."""
-    frame, data = service.read_stored(
-        frame_id, session=session, store=runtime.store, principal=principal
-    )
+    frame, data = service.read_stored(frame_id, session=session, store=store, principal=principal)
     extension = frame.stored_media_type.removeprefix("image/").replace("jpeg", "jpg")
     return Response(
         data,

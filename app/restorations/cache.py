@@ -1,8 +1,10 @@
 """Restorations and their cache: made from the stored frame, labelled, kept for a TTL.
 
-Shared by the restore task (run_restore_job), on-demand bicubic restores and the housekeeping
-sweep. A restoration is cached under (frame, model weights, method, format); expired entries are
-deleted on read and by the sweep, row first and blob after, so no row points at a missing blob.
+Shared by the restore task (run_restore_job), on-demand restores and the housekeeping sweep.
+Saving one is two steps: `write_restorations` writes the blobs (outside any transaction), then
+`record_restorations` adds the rows inside the caller's transaction. A restoration is cached
+under (frame, model weights, method, format); expired entries are deleted on read and by the
+sweep, row first and blob after, so no row points at a missing blob.
 """
 
 from __future__ import annotations
@@ -13,21 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import on_commit, unit_of_work, utcnow
+from app.db import SessionFactory, on_commit, on_rollback, unit_of_work, utcnow
 from app.errors import BlobNotFound
 from app.frames.models import Frame
 from app.restorations import repository
+from app.restorations.model import RestoreModel
 from app.restorations.models import CachedRestoration
 from app.restorations.provenance import Method, OutputFormat, Provenance, encode_restored
 from app.storage import BlobStore
-from models import Restorer, bicubic_upscale, decode_image
+from models import bicubic_upscale, decode_image
 
 logger = logging.getLogger(__name__)
-
-SessionFactory = sessionmaker[Session]
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,25 @@ class Restored:
     provenance: Provenance
 
 
+@dataclass(frozen=True)
+class Written:
+    """A restoration's blob, written and not yet recorded."""
+
+    key: str
+    data: bytes
+
+
 # -- identity and provenance ----------------------------------------------------------------
 
 
-def identity(method: Method, restorer: Restorer) -> tuple[str, str]:
+def identity(method: Method, restorer: RestoreModel) -> tuple[str, str]:
     """(model name, weights SHA-256) a restoration is cached under; bicubic has no weights."""
     if method is Method.bicubic:
         return "bicubic", ""
     return restorer.name, restorer.weights_sha256
 
 
-def provenance_of(frame: Frame, method: Method, restorer: Restorer) -> Provenance:
+def provenance_of(frame: Frame, method: Method, restorer: RestoreModel) -> Provenance:
     model_name, weights = identity(method, restorer)
     return Provenance(
         frame_id=frame.id,
@@ -77,7 +86,7 @@ def cached(
     *,
     session: Session,
     store: BlobStore,
-    restorer: Restorer,
+    restorer: RestoreModel,
 ) -> Restored | None:
     """The cached restoration, if there is a fresh one. An expired entry is deleted on the way
     (its blob once the deletion is committed)."""
@@ -125,7 +134,7 @@ def sweep_expired_cache(
 
 
 def restore_pixels(
-    frames: list[Frame], method: Method, *, store: BlobStore, restorer: Restorer
+    frames: list[Frame], method: Method, *, store: BlobStore, restorer: RestoreModel
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Restored pixels by frame id, and the reason for each frame that could not be restored.
 
@@ -148,65 +157,66 @@ def restore_pixels(
     return dict(zip(ids, outputs, strict=True)), errors
 
 
-def save_restorations(
+def write_restorations(
     outputs: dict[str, np.ndarray],
     frames: dict[str, Frame],
     method: Method,
     fmt: OutputFormat,
     *,
-    session_factory: SessionFactory,
     store: BlobStore,
-    restorer: Restorer,
-    settings: Settings,
-    job_id: str | None = None,
-    errors: dict[str, str] | None = None,
-    already_cached: list[str] | None = None,
-) -> dict[str, bytes]:
-    """Encode (with provenance), write the blobs, then in one transaction add the cache entries
-    and mark the job's items; returns the encoded images by frame id."""
-    encoded = {
-        fid: encode_restored(pixels, fmt, provenance_of(frames[fid], method, restorer))
-        for fid, pixels in outputs.items()
-    }
-    written: dict[str, str] = {}
+    restorer: RestoreModel,
+) -> dict[str, Written]:
+    """Encode each restoration with its provenance and write its blob; returns them by frame
+    id. If a write fails, the blobs already written are deleted and the error raised."""
+    written: dict[str, Written] = {}
     try:
-        for fid, data in encoded.items():
+        for fid, pixels in outputs.items():
+            data = encode_restored(pixels, fmt, provenance_of(frames[fid], method, restorer))
             key = restored_key(fid, fmt)
             store.put(key, data, content_type=fmt.media_type)
-            written[fid] = key
-        with unit_of_work(session_factory) as session:
-            now = utcnow()
-            model_name, weights = identity(method, restorer)
-            for fid, key in written.items():
-                old = repository.cache_entry(session, fid, weights, method.value, fmt.value)
-                if old is not None and old.expires_at <= now:
-                    _drop_entries(session, store, [old])
-                added = repository.insert_cache_if_absent(
-                    session,
-                    {
-                        "frame_id": fid,
-                        "method": method.value,
-                        "format": fmt.value,
-                        "model_name": model_name,
-                        "weights_sha256": weights,
-                        "blob_key": key,
-                        "media_type": fmt.media_type,
-                        "bytes": len(encoded[fid]),
-                        "created_at": now,
-                        "expires_at": expiry(now, settings),
-                    },
-                )
-                if not added:  # restored twice at once; the first entry stands
-                    on_commit(session, lambda key=key: store.delete(key))
-            if job_id is not None:
-                repository.set_items(session, job_id, [*written, *(already_cached or [])], "done")
-                for fid, reason in (errors or {}).items():
-                    repository.set_items(session, job_id, [fid], "failed", reason)
-                job = repository.get_job(session, job_id)
-                if job is not None:
-                    job.updated_at = now
+            written[fid] = Written(key, data)
     except BaseException:
-        for key in written.values():
-            store.delete(key)
+        for entry in written.values():
+            store.delete(entry.key)
         raise
-    return encoded
+    return written
+
+
+def record_restorations(
+    session: Session,
+    written: dict[str, Written],
+    method: Method,
+    fmt: OutputFormat,
+    *,
+    store: BlobStore,
+    restorer: RestoreModel,
+    settings: Settings,
+) -> None:
+    """Add the cache entries of blobs just written, in the caller's transaction: if it rolls
+    back the blobs are deleted; a restoration another process cached first keeps its entry and
+    this blob is deleted once the transaction commits."""
+    for entry in written.values():
+        on_rollback(session, lambda key=entry.key: store.delete(key))
+    now = utcnow()
+    model_name, weights = identity(method, restorer)
+    for fid, entry in written.items():
+        old = repository.cache_entry(session, fid, weights, method.value, fmt.value)
+        if old is not None and old.expires_at <= now:
+            _drop_entries(session, store, [old])
+        added = repository.insert_cache_if_absent(
+            session,
+            {
+                "frame_id": fid,
+                "method": method.value,
+                "format": fmt.value,
+                "model_name": model_name,
+                "weights_sha256": weights,
+                "blob_key": entry.key,
+                "media_type": fmt.media_type,
+                "bytes": len(entry.data),
+                "created_at": now,
+                "expires_at": expiry(now, settings),
+            },
+        )
+        if not added:  # restored twice at once; the first entry stands
+            on_commit(session, lambda key=entry.key: store.delete(key))

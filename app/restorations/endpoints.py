@@ -9,9 +9,12 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.auth.schemas import Principal
 from app.auth.service import record_read
-from app.deps import ReadKey, RuntimeDep, SessionDep
-from app.restorations import service
+from app.db import unit_of_work
+from app.deps import QueueDep, ReadKey, RestoreDep, SessionDep
+from app.restorations import jobs, on_demand
+from app.restorations.context import RestoreContext
 from app.restorations.provenance import Method, OutputFormat
 from app.restorations.schemas import RestoreJobCreate, RestoreJobRead
 
@@ -35,57 +38,43 @@ POLL_FIRST_S, POLL_MAX_S = 0.05, 0.5
 async def get_restored_frame(
     frame_id: str,
     principal: ReadKey,
-    session: SessionDep,
-    runtime: RuntimeDep,
+    restore: RestoreDep,
+    queue: QueueDep,
     format: Annotated[OutputFormat, Query()] = OutputFormat.png,
     method: Annotated[Method, Query()] = Method.edsr,
     wait: Annotated[float | None, Query(ge=0, le=300, description="seconds")] = None,
 ) -> Response:
     """The frame at full resolution: from the restore cache, or restored now. If that takes
     longer than `wait` seconds (default CCTV_RESTORE_WAIT_S), 202 with the job's Location."""
-    r = runtime
+    # No session for the whole request: each step below is its own short transaction, so a
+    # request waiting up to 300 s holds no pooled connection while it sleeps.
     outcome = await run_in_threadpool(
-        service.restore_or_enqueue,
+        on_demand.restore_or_enqueue,
         frame_id,
         method,
         format,
         principal=principal,
-        session_factory=r.session_factory,
-        store=r.store,
-        restorer=r.restorer,
-        queue=r.queue,
-        settings=r.settings,
+        context=restore,
+        queue=queue,
     )
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + (r.settings.restore_wait_s if wait is None else wait)
+    deadline = loop.time() + (restore.settings.restore_wait_s if wait is None else wait)
     pause = POLL_FIRST_S
-    while isinstance(outcome, service.Pending) and loop.time() < deadline:
+    while isinstance(outcome, on_demand.Pending) and loop.time() < deadline:
         await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
         pause = min(pause * 1.5, POLL_MAX_S)
         outcome = await run_in_threadpool(
-            service.poll_restoration,
-            frame_id,
-            outcome.job_id,
-            method,
-            format,
-            session_factory=r.session_factory,
-            store=r.store,
-            restorer=r.restorer,
+            on_demand.poll_restoration, frame_id, outcome.job_id, method, format, restore
         )
-    if isinstance(outcome, service.Pending):
-        job = await run_in_threadpool(service.job_view, outcome.job_id, session=session)
+    if isinstance(outcome, on_demand.Pending):
+        job = await run_in_threadpool(_job_view, outcome.job_id, restore)
         return JSONResponse(
             job.model_dump(mode="json"),
             status_code=202,
             headers={"Location": job.links.self, "Retry-After": "2"},
         )
-    record_read(
-        principal,
-        "frame.restored.read",
-        frame_id,
-        session=session,
-        detail=f"method={method.value} format={format.value}",
-    )
+    detail = f"method={method.value} format={format.value}"
+    await run_in_threadpool(_audit, principal, frame_id, detail, restore)
     return Response(
         outcome.data,
         media_type=outcome.media_type,
@@ -96,6 +85,16 @@ async def get_restored_frame(
             ),
         },
     )
+
+
+def _job_view(job_id: str, restore: RestoreContext) -> RestoreJobRead:
+    with unit_of_work(restore.session_factory) as session:
+        return jobs.job_view(job_id, session=session)
+
+
+def _audit(principal: Principal, frame_id: str, detail: str, restore: RestoreContext) -> None:
+    with unit_of_work(restore.session_factory) as session:
+        record_read(principal, "frame.restored.read", frame_id, session=session, detail=detail)
 
 
 @router.post(
@@ -112,20 +111,14 @@ def create_restore_job(
     request: RestoreJobCreate,
     principal: ReadKey,
     session: SessionDep,
-    runtime: RuntimeDep,
+    restore: RestoreDep,
+    queue: QueueDep,
     response: Response,
 ) -> RestoreJobRead:
     """Restore many frames as one job: a list of frame ids, or a camera and capture-time range.
     Fetch each restored frame through its frame endpoint once the job is done."""
-    job_id = service.create_job(
-        request,
-        principal=principal,
-        session_factory=runtime.session_factory,
-        queue=runtime.queue,
-        restorer=runtime.restorer,
-        settings=runtime.settings,
-    )
-    job = service.job_view(job_id, session=session)
+    job_id = jobs.create_job(request, principal=principal, context=restore, queue=queue)
+    job = jobs.job_view(job_id, session=session)
     response.headers["Location"] = job.links.self
     return job
 
@@ -133,4 +126,4 @@ def create_restore_job(
 @router.get("/v1/restore-jobs/{job_id}", responses={404: {"description": "unknown job"}})
 def get_restore_job(job_id: str, principal: ReadKey, session: SessionDep) -> RestoreJobRead:
     """A job's state and progress (done/total) and the frames that failed, with why."""
-    return service.job_view(job_id, session=session)
+    return jobs.job_view(job_id, session=session)

@@ -1,6 +1,7 @@
-"""Where restore jobs run: a bounded pool inside the server (embedded default) or Celery workers.
-
-Both run `run_restore_job(job_id, ...)`; the API only ever hands over a committed job id.
+"""Where restore jobs run: the `RestoreQueue` interface, and the bounded pool inside the server
+(the embedded default). The Celery publisher is app/restorations/celery_queue.py; which one a
+server uses is chosen where it is assembled (app/runtime.py). The API only ever hands over a
+committed job id.
 """
 
 from __future__ import annotations
@@ -9,19 +10,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Protocol
-
-import numpy as np
+from typing import Protocol
 
 from app.errors import QueueUnavailable
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
-
-    from app.config import Settings
-    from app.storage import BlobStore
-    from models import Restorer
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +23,15 @@ class RestoreQueue(Protocol):
 
     def check(self) -> None:
         """Raise QueueUnavailable unless jobs can be queued (readiness)."""
+
+    def start(self) -> None:
+        """Begin taking jobs (the server calls it once, at start)."""
+
+    def resume(self) -> int:
+        """Queue again the jobs a stopped server left unfinished; returns how many."""
+
+    def stop(self) -> None:
+        """Stop taking jobs; what is still waiting stays recorded and is resumed later."""
 
 
 class InProcessQueue:
@@ -49,11 +49,11 @@ class InProcessQueue:
         max_pending: int,
         retry_after_s: int = 5,
         on_error: Callable[[str, BaseException], None] | None = None,
-        on_stop: Callable[[], None] | None = None,
+        unfinished: Callable[[], list[str]] | None = None,
     ) -> None:
         self._run = run
         self._on_error = on_error
-        self._on_stop = on_stop
+        self._unfinished = unfinished
         self._jobs: queue.Queue[str | None] = queue.Queue(maxsize=max_pending)
         self._threads = [
             threading.Thread(target=self._work, name=f"restore-{i}", daemon=True)
@@ -64,6 +64,21 @@ class InProcessQueue:
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
+
+    def resume(self) -> int:
+        """Queue the jobs `unfinished()` names (those a stopped server left queued or running),
+        as many as fit; the rest wait for the next start."""
+        job_ids = self._unfinished() if self._unfinished is not None else []
+        for count, job_id in enumerate(job_ids):
+            try:
+                self.submit(job_id)
+            except QueueUnavailable:
+                logger.warning(
+                    "restore queue full; %d unfinished jobs wait for the next start",
+                    len(job_ids) - count,
+                )
+                return count
+        return len(job_ids)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let running jobs finish; jobs still waiting stay queued in the database and are
@@ -77,8 +92,6 @@ class InProcessQueue:
             self._jobs.put(None, timeout=timeout)
         for thread in self._threads:
             thread.join(timeout)
-        if self._on_stop is not None:
-            self._on_stop()
 
     def submit(self, job_id: str) -> None:
         try:
@@ -111,111 +124,6 @@ class InProcessQueue:
                         self._on_error(job_id, exc)
                     except Exception:
                         logger.exception("could not record the failure of restore job %s", job_id)
-
-
-class BatchingRestorer:
-    """Wraps a Restorer so frames that wait at the same time go through the network together.
-
-    Worker threads call `restore()` as they would on the model; one model thread takes whatever
-    has queued up (up to `max_batch` frames) and runs it as one call, so several one-frame jobs
-    arriving together cost one forward pass, and the model is only ever used from one thread.
-    """
-
-    def __init__(self, restorer: Restorer, *, max_batch: int, gather_s: float = 0.01) -> None:
-        self.restorer = restorer
-        self.max_batch = max_batch
-        self.gather_s = gather_s
-        self._requests: queue.Queue[tuple[list[np.ndarray], Future[list[np.ndarray]]] | None] = (
-            queue.Queue()
-        )
-        self._thread = threading.Thread(target=self._loop, name="restore-model", daemon=True)
-        self._thread.start()
-
-    def __getattr__(self, name: str) -> Any:  # name, weights_sha256, scale, degradation_id...
-        return getattr(self.restorer, name)
-
-    def restore(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        future: Future[list[np.ndarray]] = Future()
-        self._requests.put((frames, future))
-        return future.result()
-
-    def close(self) -> None:
-        self._requests.put(None)
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        while True:
-            first = self._requests.get()
-            if first is None:
-                return
-            batch = [first]
-            size = len(first[0])
-            closing = False
-            while size < self.max_batch:
-                try:
-                    more = self._requests.get(timeout=self.gather_s)
-                except queue.Empty:
-                    break
-                if more is None:
-                    closing = True
-                    break
-                batch.append(more)
-                size += len(more[0])
-            self._run(batch)
-            if closing:
-                return
-
-    def _run(self, batch: list[tuple[list[np.ndarray], Future[list[np.ndarray]]]]) -> None:
-        frames = [frame for request, _ in batch for frame in request]
-        try:
-            outputs = self.restorer.restore(frames)
-        except BaseException as exc:
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        start = 0
-        for request, future in batch:
-            future.set_result(outputs[start : start + len(request)])
-            start += len(request)
-
-
-def build_queue(
-    settings: Settings,
-    *,
-    session_factory: sessionmaker[Session],
-    store: BlobStore,
-    restorer: Restorer,
-) -> RestoreQueue:
-    """ "inprocess": a started pool in this process; "celery": jobs go to Celery workers."""
-    if settings.restore_backend == "celery":
-        from worker.queue import CeleryQueue  # the embedded default never imports Celery
-
-        return CeleryQueue.from_settings(settings)
-    from app.restorations.service import fail_restore_job, run_restore_job
-
-    batching = BatchingRestorer(restorer, max_batch=settings.restore_batch_size)
-
-    def run(job_id: str) -> None:
-        run_restore_job(
-            job_id,
-            session_factory=session_factory,
-            store=store,
-            restorer=batching,  # type: ignore[arg-type]
-            settings=settings,
-        )
-
-    def on_error(job_id: str, exc: BaseException) -> None:
-        fail_restore_job(job_id, f"{type(exc).__name__}: {exc}", session_factory=session_factory)
-
-    pool = InProcessQueue(
-        run,
-        workers=settings.restore_workers,
-        max_pending=settings.restore_queue_size,
-        on_error=on_error,
-        on_stop=batching.close,
-    )
-    pool.start()
-    return pool
 
 
 class Periodic:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
 
 ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed")
 
 
 @dataclass(frozen=True)

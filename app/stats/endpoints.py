@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from app.deps import ReadKey, RuntimeDep, SessionDep
+from app.deps import ReadKey, RestorerDep, SessionDep
 from app.stats.dashboard import PAGE
 from app.stats.schemas import QualityStats, StorageStats
 from app.stats.service import quality_stats, storage_stats
@@ -27,10 +27,12 @@ def get_storage_stats(
 
 
 @router.get("/v1/stats/quality", response_model=QualityStats)
-def get_quality_stats(principal: ReadKey, session: SessionDep, runtime: RuntimeDep) -> QualityStats:
+def get_quality_stats(
+    principal: ReadKey, session: SessionDep, restorer: RestorerDep
+) -> QualityStats:
     """PSNR-Y of the serving model and of bicubic against the HR references kept for the audit
     sample, per camera (measured in the background, or by `cctv-archive measure`)."""
-    return quality_stats(session=session, restorer=runtime.restorer)
+    return quality_stats(session=session, restorer=restorer)
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)

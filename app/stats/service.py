@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.restorations.model import RestoreModel
 from app.stats import repository
 from app.stats.schemas import (
     CameraQuality,
@@ -18,7 +19,6 @@ from app.stats.schemas import (
     StorageStats,
     Usage,
 )
-from models import Restorer
 
 
 def storage_stats(*, session: Session, days: int = 90) -> StorageStats:
@@ -44,7 +44,7 @@ def storage_stats(*, session: Session, days: int = 90) -> StorageStats:
     )
 
 
-def quality_stats(*, session: Session, restorer: Restorer) -> QualityStats:
+def quality_stats(*, session: Session, restorer: RestoreModel) -> QualityStats:
     """Restoration quality of the serving model on the audit sample, per camera."""
     cameras = repository.quality_by_camera(session, restorer.weights_sha256)
     frames = sum(n for n, _, _ in cameras.values())

@@ -22,8 +22,8 @@ from app.auth.schemas import Scope
 from app.auth.service import create_key
 from app.config import Settings
 from app.db import unit_of_work
-from app.deps import Runtime
 from app.main import create_app
+from app.runtime import Runtime
 from models import EDSRConfig, Restorer
 from tests.app.images import image_bytes
 

@@ -7,15 +7,15 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import redis
+from pydantic import ValidationError
 
+from app.config import Settings
 from app.errors import QueueUnavailable
+from app.restorations.celery_queue import RESTORE_TASK, CeleryQueue, make_celery
 from tests import services
-from worker.celery_app import RESTORE_TASK, make_celery
-from worker.queue import CeleryQueue
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def broker(tmp_path: Path) -> Iterator[services.RedisServer]:
 
 
 def _queue(url: str, name: str = "restore-test") -> CeleryQueue:
-    settings = SimpleNamespace(broker_url=url, restore_queue=name)
+    settings = Settings(_env_file=None, broker_url=url, restore_queue=name)  # type: ignore[call-arg]
     return CeleryQueue.from_settings(settings)
 
 
@@ -65,11 +65,13 @@ def test_broker_down_is_queue_unavailable_quickly_and_recovers(
 
 
 def test_celery_settings_keep_jobs_from_being_lost() -> None:
-    settings = SimpleNamespace(
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
         broker_url="redis://127.0.0.1:1/0",
         restore_queue="gpu",
         restore_time_limit_s=600,
         restore_visibility_timeout_s=900,
+        restore_shutdown_grace_s=45,
     )
     conf = make_celery(settings).conf
     assert conf.task_acks_late is True
@@ -82,14 +84,23 @@ def test_celery_settings_keep_jobs_from_being_lost() -> None:
     assert conf.task_time_limit == 600
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.task_routes[RESTORE_TASK] == {"queue": "gpu"}
-    assert conf.worker_soft_shutdown_timeout == 60  # then unfinished jobs go back to Redis
+    assert conf.worker_soft_shutdown_timeout == 45  # then unfinished jobs go back to Redis
 
 
 def test_visibility_timeout_must_outlast_the_longest_job() -> None:
-    settings = SimpleNamespace(
-        broker_url="redis://127.0.0.1:1/0",
-        restore_time_limit_s=600,
-        restore_visibility_timeout_s=600,
-    )
-    with pytest.raises(ValueError, match="visibility"):
-        make_celery(settings)
+    # Checked once, by the settings every Celery app is built from.
+    with pytest.raises(ValidationError, match="visibility"):
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            broker_url="redis://127.0.0.1:1/0",
+            restore_time_limit_s=600,
+            restore_visibility_timeout_s=600,
+        )
+
+
+def test_the_worker_runs_the_task_the_api_publishes() -> None:
+    import worker.tasks  # noqa: F401  (registers the task on the worker's app)
+    from worker.celery_app import celery_app
+
+    assert RESTORE_TASK in celery_app.tasks
+    assert celery_app.conf.task_routes[RESTORE_TASK] == {"queue": Settings().restore_queue}

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from app import migrate
 from app.db import make_engine, make_session_factory, unit_of_work, utcnow
 from app.errors import StorageUnavailable
-from app.restorations import service
 from app.restorations.models import RestoreJob
 from worker import tasks
 
@@ -47,20 +46,18 @@ def runs(
     session_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[Callable[[int], None]], list[int]]:
     """Install `behaviour(attempt)` as run_restore_job; returns the attempts it saw."""
-    resources = tasks.WorkerResources(
-        settings=SimpleNamespace(), session_factory=session_factory, store=None, restorer=None
-    )
-    monkeypatch.setattr(tasks, "load_resources", lambda: resources)
+    context = SimpleNamespace(session_factory=session_factory)
+    monkeypatch.setattr(tasks, "restore_context", lambda: context)
     monkeypatch.setattr(tasks, "backoff_s", lambda retries: 0.0)
 
     def install(behaviour: Callable[[int], None]) -> list[int]:
         attempts: list[int] = []
 
-        def run_restore_job(job_id: str, **_: object) -> None:
+        def run_restore_job(job_id: str, context: object) -> None:
             attempts.append(len(attempts) + 1)
             behaviour(len(attempts))
 
-        monkeypatch.setattr(service, "run_restore_job", run_restore_job)
+        monkeypatch.setattr(tasks, "run_restore_job", run_restore_job)
         return attempts
 
     return install
@@ -126,28 +123,19 @@ def test_backoff_grows_and_stays_bounded() -> None:
     assert tasks.BACKOFF_MAX_S * 10 < 3600  # far inside the default visibility timeout
 
 
-def test_resources_are_built_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    import app.config
-    import app.db
-    import app.restorations.model
-    import app.storage
+def test_the_restore_bundle_is_built_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.restorations.context import RestoreContext
 
-    built: list[str] = []
+    built: list[object] = []
 
-    def builder(name: str) -> Callable[..., object]:
-        def build(*args: object, **kwargs: object) -> object:
-            built.append(name)
-            return SimpleNamespace(name=name, device="cpu")
+    def from_settings(settings: object) -> SimpleNamespace:
+        built.append(settings)
+        return SimpleNamespace(restorer=SimpleNamespace(name="m", device="cpu"))
 
-        return build
+    monkeypatch.setattr(tasks, "_context", None)
+    monkeypatch.setattr(RestoreContext, "from_settings", from_settings)
 
-    monkeypatch.setattr(tasks, "_resources", None)
-    monkeypatch.setattr(app.config, "get_settings", builder("settings"))
-    monkeypatch.setattr(app.db, "make_session_factory", builder("sessions"))
-    monkeypatch.setattr(app.restorations.model, "load_restorer", builder("model"))
-    monkeypatch.setattr(app.storage, "build_store", builder("store"))
-
-    first = tasks.load_resources()
-    second = tasks.load_resources()
+    first = tasks.restore_context()
+    second = tasks.restore_context()
     assert first is second
-    assert sorted(built) == ["model", "sessions", "settings", "store"]
+    assert len(built) == 1

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from app.restorations.context import RestoreContext
 from app.restorations.models import RestoreJob
-from app.restorations.service import fail_restore_job, run_restore_job
+from app.restorations.task import fail_restore_job, run_restore_job
 from tests.app.conftest import Archive, GatedRestorer, make_settings, wait_for_job
 from tests.app.images import image_bytes
 
@@ -154,6 +155,15 @@ class NotQueued:
     def check(self) -> None:
         pass
 
+    def start(self) -> None:
+        pass
+
+    def resume(self) -> int:
+        return 0  # a server whose jobs never run: nothing is resubmitted
+
+    def stop(self) -> None:
+        pass
+
 
 def test_running_a_job_twice_restores_each_frame_once(
     archive_factory, settings, tiny_restorer
@@ -163,16 +173,11 @@ def test_running_a_job_twice_restores_each_frame_once(
     ids = frames(archive, 2)
     job_id = post_job(archive, {"frame_ids": ids}).json()["id"]
     runtime = archive.runtime
-    args = {
-        "session_factory": runtime.session_factory,
-        "store": runtime.store,
-        "restorer": tiny_restorer,
-        "settings": runtime.settings,
-    }
+    context = RestoreContext(runtime.session_factory, runtime.store, tiny_restorer, settings)
 
-    run_restore_job(job_id, **args)
+    run_restore_job(job_id, context)
     blobs = archive.blobs()
-    run_restore_job(job_id, **args)  # a redelivered message
+    run_restore_job(job_id, context)  # a redelivered message
 
     assert queue.jobs == [job_id]
     assert archive.blobs() == blobs
@@ -197,11 +202,7 @@ def test_a_job_interrupted_midway_finishes_only_what_is_left(
         session.execute(sa.text("UPDATE restore_jobs SET state = 'running'"))
 
     run_restore_job(
-        job_id,
-        session_factory=runtime.session_factory,
-        store=runtime.store,
-        restorer=tiny_restorer,
-        settings=runtime.settings,
+        job_id, RestoreContext(runtime.session_factory, runtime.store, tiny_restorer, settings)
     )
 
     job = archive.get(f"/v1/restore-jobs/{job_id}").json()

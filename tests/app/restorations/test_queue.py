@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from app.errors import QueueUnavailable
-from app.restorations.queue import BatchingRestorer, InProcessQueue
+from app.restorations.batching import BatchingRestorer
+from app.restorations.queue import InProcessQueue
 from tests.app.conftest import wait_for
 
 

@@ -1,0 +1,269 @@
+"""Admin commands: they work on the local configuration (CCTV_ variables), not over HTTP.
+
+Each command is a `cmd_*` function and an `add_*` function that registers its parser; a new one
+is added to ADMIN_COMMANDS. Commands that only read (keys list, verify) refuse a database that
+is not at the latest migration instead of migrating it; `migrate` and `serve` migrate, and
+`keys create/revoke` and `measure` do too (keys may be made before the first `serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from app import __version__
+from app.cli.common import CommandError, day, table
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.db import SessionFactory
+    from models import Restorer
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def load_model(settings: Settings) -> Restorer:
+    from app.restorations.model import load_restorer
+
+    try:
+        return load_restorer(settings)
+    except LookupError as exc:  # no shipped model for the profile: the message says what to do
+        raise CommandError(f"cannot choose a model: {exc}") from exc
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(f"cannot load the model (CCTV_MODEL={settings.model!r}): {exc}") from exc
+
+
+def session_factory(*, migrate_first: bool) -> SessionFactory:
+    """Sessions on the configured database: migrated first, or checked to be at the latest
+    migration (read-only commands never change the schema)."""
+    from app import migrate
+    from app.config import get_settings
+    from app.db import make_engine, make_session_factory
+
+    settings = get_settings()
+    if migrate_first:
+        migrate.upgrade(settings.database_url)
+        return make_session_factory(settings)
+    engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        current = migrate.current_revision(connection)
+    if current != migrate.head_revision():
+        engine.dispose()
+        raise CommandError(
+            f"{_redact(settings.database_url)} is not at the latest migration "
+            f"({current or 'empty'}); run `cctv-archive migrate` first"
+        )
+    return make_session_factory(engine=engine)
+
+
+# -- serve, migrate ---------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app import migrate
+    from app.config import get_settings
+    from app.main import create_app
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    migrate.upgrade(settings.database_url)
+    print(f"database: {_redact(settings.database_url)} (migrated)")
+    print(f"blobs:    {settings.storage_url}")
+    restorer = load_model(settings)
+    print(
+        f"model:    {restorer.name} (weights {restorer.weights_sha256[:16]}) on {restorer.device}"
+    )
+    app = create_app(settings, restorer=restorer)
+    print(f"cctv-archive {__version__} listening on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def add_serve(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="migrate, load the model and run the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app import migrate
+    from app.config import get_settings
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    print(f"{_redact(settings.database_url)}: at migration {migrate.head_revision()}")
+    return 0
+
+
+def add_migrate(sub: Any) -> None:
+    sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(
+        handler=cmd_migrate
+    )
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from app.auth.schemas import parse_scopes
+    from app.auth.service import create_key
+    from app.db import unit_of_work
+    from app.errors import ArchiveError
+
+    try:
+        scopes = parse_scopes(args.scopes)
+        with unit_of_work(session_factory(migrate_first=True)) as session:
+            key, secret = create_key(args.name, scopes, session=session)
+            name, granted = key.name, key.scopes
+    except (ValueError, ArchiveError) as exc:
+        raise CommandError(getattr(exc, "message", str(exc))) from exc
+    print(
+        f"created API key {name!r} with scopes {granted}; it is shown only this once:",
+        file=sys.stderr,
+    )
+    print(secret)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from app.auth.service import list_keys
+
+    with session_factory(migrate_first=False)() as session:
+        keys = list_keys(session=session)
+        rows = [
+            (k.name, k.prefix + "…", k.scopes, day(k.created_at), day(k.revoked_at) or "-")
+            for k in keys
+        ]
+    table(["name", "key", "scopes", "created", "revoked"], rows)
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from app.auth.service import revoke_key
+    from app.db import unit_of_work
+    from app.errors import ArchiveError
+
+    try:
+        with unit_of_work(session_factory(migrate_first=True)) as session:
+            revoke_key(args.name, session=session)
+    except ArchiveError as exc:
+        raise CommandError(exc.message) from exc
+    print(f"revoked API key {args.name!r}")
+    return 0
+
+
+def add_keys(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="API keys: create, list, revoke")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_sub.add_parser("create", help="make a key (printed once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated: ingest, read, admin")
+    create.set_defaults(handler=cmd_keys_create)
+    keys_sub.add_parser("list", help="list keys (never the keys themselves)").set_defaults(
+        handler=cmd_keys_list
+    )
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
+
+# -- verify, measure --------------------------------------------------------------------------
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.storage import build_store
+    from app.verify import verify
+
+    report = verify(
+        session_factory=session_factory(migrate_first=False),
+        store=build_store(get_settings()),
+        repair=args.repair,
+        grace_s=args.grace,
+    )
+    print(f"blobs without a row:        {len(report.orphan_blobs)}")
+    print(f"frames missing their blob:  {len(report.frames_missing_blobs)}")
+    print(f"cache rows missing a blob:  {len(report.cache_missing_blobs)}")
+    for frame_id in report.frames_missing_blobs[:20]:
+        print(f"  frame {frame_id}: stored blob missing (not recoverable)")
+    if args.repair:
+        print(f"repaired: {report.repaired}")
+    return 0 if report.clean or args.repair else 1
+
+
+def add_verify(sub: Any) -> None:
+    verify = sub.add_parser("verify", help="find (and --repair) blobs and rows out of step")
+    verify.add_argument("--repair", action="store_true")
+    verify.add_argument(
+        "--grace", type=float, default=3600.0, help="leave orphan blobs younger than this (s)"
+    )
+    verify.set_defaults(handler=cmd_verify)
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.stats.quality import measure_quality
+    from app.stats.service import quality_stats
+    from app.storage import build_store
+
+    settings = get_settings()
+    factory = session_factory(migrate_first=True)
+    store, restorer = build_store(settings), load_model(settings)
+    total = 0
+    while args.limit is None or total < args.limit:
+        batch = settings.restore_batch_size
+        if args.limit is not None:
+            batch = min(batch, args.limit - total)
+        measured = measure_quality(
+            session_factory=factory, store=store, restorer=restorer, limit=batch
+        )
+        if not measured:
+            break
+        total += measured
+    print(f"measured {total} audit-sample frames with {restorer.name}")
+    with factory() as session:
+        stats = quality_stats(session=session, restorer=restorer)
+
+    def row(name: str, q: Any) -> tuple[str, ...]:
+        if not q.frames_measured:
+            return (name, "0", "-", "-", "-")
+        return (
+            name,
+            str(q.frames_measured),
+            f"{q.psnr_y_edsr:.2f}",
+            f"{q.psnr_y_bicubic:.2f}",
+            f"{q.gain_db:+.2f}",
+        )
+
+    rows = [row(c.camera_id, c) for c in stats.cameras] + [row("all cameras", stats.totals)]
+    table(["camera", "frames", "PSNR-Y EDSR", "PSNR-Y bicubic", "gain dB"], rows)
+    return 0
+
+
+def add_measure(sub: Any) -> None:
+    measure = sub.add_parser(
+        "measure", help="PSNR of the model and bicubic on the audit sample, per camera"
+    )
+    measure.add_argument("--limit", type=int, help="measure at most this many frames")
+    measure.set_defaults(handler=cmd_measure)
+
+
+# The admin commands in the order `cctv-archive --help` lists them.
+ADMIN_COMMANDS: list[Callable[[Any], None]] = [
+    add_serve,
+    add_migrate,
+    add_keys,
+    add_verify,
+    add_measure,
+]

@@ -1,0 +1,174 @@
+"""Client commands: HTTP clients of a running service (--server, --api-key or CCTV_SERVER,
+CCTV_API_KEY). They import nothing of the service itself."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.cli.common import CommandError, mb, table, timestamp
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
+
+def _client(args: argparse.Namespace, timeout: float = 60.0) -> httpx.Client:
+    key = args.api_key or os.environ.get("CCTV_API_KEY")
+    if not key:
+        raise CommandError("no API key: pass --api-key or set CCTV_API_KEY")
+    return httpx.Client(base_url=args.server, headers={"X-API-Key": key}, timeout=timeout)
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{response.status_code} {error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{response.status_code} {response.text[:200]}"
+
+
+def _request(call: Callable[[], httpx.Response], server: str) -> httpx.Response:
+    try:
+        return call()
+    except httpx.TransportError as exc:
+        raise CommandError(f"cannot reach {server}: {exc}") from exc
+
+
+def image_files(paths: list[Path]) -> Iterator[Path]:
+    """The files named, and the images (by suffix) in the folders named, in order."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            yield path
+        else:
+            raise CommandError(f"no such file or folder: {path}")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    files = list(image_files(args.paths))
+    if not files:
+        raise CommandError("no images found (.jpg, .jpeg, .png, .webp, .bmp)")
+    new = repeated = failed = 0
+    sent = stored = 0
+    with _client(args) as client:
+        for path in tqdm(files, unit="frame", desc=f"ingest {args.camera}"):
+            captured = args.captured_at or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            data = path.read_bytes()
+            response = _request(
+                lambda data=data, path=path, captured=captured: client.post(
+                    "/v1/frames",
+                    files={"file": (path.name, data, "application/octet-stream")},
+                    data={
+                        "camera_id": args.camera,
+                        "captured_at": captured.isoformat(),
+                        "tags": args.tag or [],
+                    },
+                ),
+                args.server,
+            )
+            if response.status_code in (200, 201):
+                frame = response.json()
+                if response.status_code == 201:
+                    new += 1
+                    sent += frame["original"]["bytes"]
+                    stored += frame["stored"]["bytes"]
+                else:
+                    repeated += 1
+            else:
+                failed += 1
+                tqdm.write(f"{path}: {_error(response)}")
+    saved = sent - stored
+    ratio = saved / sent if sent else 0.0
+    print(f"{new} frames archived, {repeated} already in the archive, {failed} failed")
+    print(f"uploaded {mb(sent)}, stored {mb(stored)}: saved {mb(saved)} ({ratio:.1%})")
+    if failed:
+        print("re-running the same command retries the failures; archived frames are skipped")
+    return 1 if failed else 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    fmt = args.format or {".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}.get(
+        args.output.suffix.lower(), "png"
+    )
+    params = {"format": fmt, "method": args.method, "wait": str(args.wait)}
+    path = f"/v1/frames/{args.frame_id}/restored"
+    deadline = time.monotonic() + args.timeout
+    with _client(args, timeout=args.wait + 60) as client:
+        response = _request(lambda: client.get(path, params=params), args.server)
+        while response.status_code == 202:
+            job = response.json()
+            if time.monotonic() > deadline:
+                raise CommandError(f"not restored within {args.timeout:.0f} s; job {job['id']}")
+            print(f"restoring (job {job['id']}, {job['state']})...", file=sys.stderr)
+            response = _request(lambda: client.get(path, params=params), args.server)
+    if response.status_code != 200:
+        raise CommandError(_error(response))
+    args.output.write_bytes(response.content)
+    headers = response.headers
+    print(f"wrote {args.output} ({mb(len(response.content))}, {headers['content-type']})")
+    print(
+        f"method {headers.get('x-restoration-method')}, model "
+        f"{headers.get('x-restoration-model')} ({headers.get('x-restoration-weights-sha256')})"
+    )
+    print(headers.get("x-derivative-notice", ""))
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        response = _request(lambda: client.get("/v1/stats/storage"), args.server)
+    if response.status_code != 200:
+        raise CommandError(_error(response))
+    stats = response.json()
+
+    def row(name: str, usage: dict[str, Any]) -> tuple[str, ...]:
+        return (
+            name,
+            str(usage["frames"]),
+            mb(usage["bytes_uploaded"]),
+            mb(usage["bytes_stored"]),
+            mb(usage["bytes_cache"]),
+            f"{usage['savings_ratio']:.1%}",
+        )
+
+    rows = [row(c["camera_id"], c) for c in stats["cameras"]]
+    rows.append(row("all cameras", stats["totals"]))
+    table(["camera", "frames", "uploaded", "stored", "restore cache", "saved"], rows)
+    return 0
+
+
+def add_client_commands(sub: Any) -> None:
+    def client(name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help)
+        p.add_argument("--server", default=os.environ.get("CCTV_SERVER", DEFAULT_SERVER))
+        p.add_argument("--api-key", help="default: $CCTV_API_KEY")
+        return p
+
+    ingest = client("ingest", "upload image files or folders of them")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--camera", required=True)
+    ingest.add_argument("--captured-at", type=timestamp, help="default: each file's mtime")
+    ingest.add_argument("--tag", action="append", help="repeatable")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    restore = client("restore", "fetch a restored frame into a file")
+    restore.add_argument("frame_id")
+    restore.add_argument("-o", "--output", type=Path, required=True)
+    restore.add_argument("--method", choices=["edsr", "bicubic"], default="edsr")
+    restore.add_argument("--format", choices=["png", "webp", "jpeg"], help="default: from -o")
+    restore.add_argument("--wait", type=float, default=30.0, help="seconds per request")
+    restore.add_argument("--timeout", type=float, default=600.0, help="give up after (s)")
+    restore.set_defaults(handler=cmd_restore)
+
+    client("stats", "storage savings per camera").set_defaults(handler=cmd_stats)

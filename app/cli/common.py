@@ -1,0 +1,32 @@
+"""What the admin and client commands share: one-line errors and plain tables."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+
+class CommandError(Exception):
+    """A failure to report in one line, without a traceback."""
+
+
+def mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def table(header: list[str], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
+    for values in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip())
+
+
+def timestamp(text: str) -> datetime:
+    """An ISO 8601 moment with a UTC offset (argparse type)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2024-05-01T12:00:00Z")
+    return moment

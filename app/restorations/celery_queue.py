@@ -1,0 +1,121 @@
+"""Restore jobs through Celery: the broker configuration the API and the workers share, and
+`CeleryQueue`, the API's side of it (the `RestoreQueue` for restore_backend="celery").
+
+The API only publishes job ids. It never imports the task module (and so never loads the model):
+tasks are sent by name and routed to the restore queue the GPU workers consume. Delivery is
+at-least-once on purpose: a job is acknowledged only after it finished, so a worker that dies
+mid-job leaves the message for another worker; the restore task is idempotent.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu.exceptions import KombuError
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from app.config import Settings
+from app.errors import QueueUnavailable
+
+RESTORE_TASK = "cctv_archive.restore_job"
+
+# A request is waiting on the answer: try the broker briefly, then tell the client when to retry
+# rather than hanging the request for the broker's full reconnect schedule.
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+RETRY_AFTER_S = 30
+
+BROKER_ERRORS = (BrokerOperationalError, KombuError, ConnectionError, OSError, TimeoutError)
+
+
+def make_celery(settings: Settings, *, include: tuple[str, ...] = ()) -> Celery:
+    """A Celery app configured from the CCTV_ settings (broker URL, queue, time limits); the
+    settings already refuse a visibility timeout that is not longer than the time limit."""
+    time_limit = settings.restore_time_limit_s
+    visibility = settings.restore_visibility_timeout_s
+    celery = Celery("cctv_archive", include=list(include))
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.result_backend_url,
+        # Job state lives in the database; Celery results would be a second, stale copy.
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        # At-least-once: ack after the task ran, and requeue when the process running it died.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # One job in hand per process: a job waiting behind a long one on a busy worker could
+        # be running on an idle worker instead (and is not stuck if this worker dies).
+        worker_prefetch_multiplier=1,
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            # How often workers look for abandoned messages: often enough to honour a short
+            # visibility timeout without polling Redis needlessly on long ones. kombu scans
+            # only every `throttle`-th time (default 10); 1 makes the interval the real period.
+            "unacked_restore_interval": max(1, min(10, visibility // 5)),
+            "unacked_restore_throttle": 1,
+            "socket_connect_timeout": 5,
+        },
+        broker_connection_retry_on_startup=True,
+        task_routes={RESTORE_TASK: {"queue": settings.restore_queue}},
+        task_default_queue="celery",
+        # The soft limit raises inside the task so it can mark the job failed; the hard limit
+        # kills a task that ignores it.
+        task_soft_time_limit=max(1, time_limit - max(1, time_limit // 10)),
+        task_time_limit=time_limit,
+        # A stopping worker (SIGTERM, remapped to a cold shutdown by `cctv-archive worker`)
+        # lets running jobs finish for this long, then hands them back to Redis at once:
+        # another worker resumes them now instead of after the visibility timeout.
+        worker_soft_shutdown_timeout=float(settings.restore_shutdown_grace_s),
+    )
+    return celery
+
+
+class CeleryQueue:
+    """Publishes restore jobs to the Celery broker (Redis)."""
+
+    def __init__(self, celery: Celery, *, queue: str, retry_after_s: int = RETRY_AFTER_S) -> None:
+        self._celery = celery
+        self.queue = queue
+        self.retry_after_s = retry_after_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CeleryQueue:
+        return cls(make_celery(settings), queue=settings.restore_queue)
+
+    def submit(self, job_id: str) -> None:
+        """Queue job `job_id` (committed before this call). Raises QueueUnavailable (503)."""
+        try:
+            self._celery.send_task(
+                RESTORE_TASK,
+                args=[job_id],
+                queue=self.queue,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
+            )
+        except BROKER_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+
+    def check(self) -> None:
+        """Raise QueueUnavailable unless the broker accepts a connection (readiness probe)."""
+        try:
+            with self._celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+        except BROKER_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+
+    def start(self) -> None:
+        """Nothing to start: the workers consume the queue."""
+
+    def resume(self) -> int:
+        """Nothing to resume: the broker keeps each message until a worker acknowledges it."""
+        return 0
+
+    def stop(self) -> None:
+        """Nothing to stop: queued jobs stay with the broker."""
+
+    def _unavailable(self, exc: BaseException) -> QueueUnavailable:
+        return QueueUnavailable(f"restore queue unavailable: {type(exc).__name__}: {exc}")

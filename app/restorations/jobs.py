@@ -1,0 +1,136 @@
+"""Restore jobs' lifecycle: create one (for frame ids or a camera's time range), hand it to the
+queue once committed, and show its progress. The task that runs them is in task.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from app.auth.schemas import Principal
+from app.db import SessionFactory, unit_of_work, utcnow
+from app.errors import FrameNotFound, InvalidInput, JobNotFound, QueueUnavailable
+from app.frames import repository as frames_repository
+from app.restorations import repository
+from app.restorations.context import RestoreContext
+from app.restorations.model import check_restorable
+from app.restorations.models import RestoreJob, RestoreJobItem
+from app.restorations.provenance import Method, OutputFormat
+from app.restorations.queue import RestoreQueue
+from app.restorations.schemas import JobError, JobItem, JobLinks, RestoreJobCreate, RestoreJobRead
+from app.restorations.task import fail_restore_job
+
+
+def new_job(
+    session: Session, frame_ids: list[str], method: Method, fmt: OutputFormat, requested_by: str
+) -> RestoreJob:
+    """A queued job with one pending item per frame, added to `session` (not yet committed)."""
+    now = utcnow()
+    job = RestoreJob(
+        id=uuid.uuid4().hex,
+        state="queued",
+        method=method.value,
+        format=fmt.value,
+        requested_by=requested_by,
+        created_at=now,
+        updated_at=now,
+        attempts=0,
+    )
+    session.add(job)
+    session.add_all(
+        RestoreJobItem(job_id=job.id, frame_id=fid, position=i, state="pending")
+        for i, fid in enumerate(frame_ids)
+    )
+    return job
+
+
+def submit_job(job_id: str, *, queue: RestoreQueue, session_factory: SessionFactory) -> None:
+    """Queue a committed job; if the queue refuses it, the job is failed and the error raised."""
+    try:
+        queue.submit(job_id)
+    except QueueUnavailable as exc:
+        fail_restore_job(job_id, f"not queued: {exc.message}", session_factory=session_factory)
+        raise
+
+
+def create_job(
+    request: RestoreJobCreate,
+    *,
+    principal: Principal,
+    context: RestoreContext,
+    queue: RestoreQueue,
+) -> str:
+    """Create and queue one job for a list of frames or a camera's time range; returns its id."""
+    limit = context.settings.restore_job_max_frames
+    with unit_of_work(context.session_factory) as session:
+        if request.frame_ids is not None:
+            frame_ids = list(dict.fromkeys(request.frame_ids))
+        else:
+            assert request.camera_id is not None
+            frame_ids = frames_repository.ids_in_range(
+                session,
+                camera_id=request.camera_id,
+                start=request.start,
+                end=request.end,
+                limit=limit + 1,
+            )
+            if not frame_ids:
+                raise InvalidInput(f"camera {request.camera_id!r} has no frames in that range")
+        if len(frame_ids) > limit:
+            raise InvalidInput(f"a job restores at most {limit} frames; narrow the selection")
+        frames = frames_repository.by_ids(session, frame_ids)
+        missing = [fid for fid in frame_ids if fid not in frames]
+        if missing:
+            raise FrameNotFound(f"no frame {missing[0]!r} ({len(missing)} of the ids are unknown)")
+        check_restorable(frames.values(), request.method, context.restorer)
+        job_id = new_job(session, frame_ids, request.method, request.format, principal.name).id
+    submit_job(job_id, queue=queue, session_factory=context.session_factory)
+    return job_id
+
+
+def job_view(job_id: str, *, session: Session) -> RestoreJobRead:
+    """Job `job_id` as the API shows it; JobNotFound (404) if there is none."""
+    job = repository.get_job(session, job_id)
+    if job is None:
+        raise JobNotFound(f"no restore job {job_id!r}")
+    items = repository.items(session, job_id)
+    counts = {
+        state: sum(1 for item in items if item.state == state)
+        for state in ("pending", "done", "failed")
+    }
+    query = f"?method={job.method}&format={job.format}"
+    return RestoreJobRead(
+        id=job.id,
+        state=job.state,
+        method=Method(job.method),
+        format=OutputFormat(job.format),
+        total=len(items),
+        done=counts["done"],
+        failed=counts["failed"],
+        pending=counts["pending"],
+        errors=[
+            JobError(frame_id=item.frame_id, message=item.error or "failed")
+            for item in items
+            if item.state == "failed"
+        ],
+        error=job.error,
+        items=[
+            JobItem(
+                frame_id=item.frame_id,
+                state=item.state,
+                restored=f"/v1/frames/{item.frame_id}/restored{query}",
+            )
+            for item in items
+        ],
+        requested_by=job.requested_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        links=JobLinks(self=f"/v1/restore-jobs/{job.id}"),
+    )
+
+
+def unfinished_job_ids(session_factory: SessionFactory) -> list[str]:
+    """Jobs left queued or running, oldest first (what a restarted in-process pool resumes)."""
+    with session_factory() as session:
+        return repository.unfinished_job_ids(session)

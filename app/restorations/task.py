@@ -1,0 +1,102 @@
+"""The one restore task, run by the in-process pool and the Celery worker alike.
+
+`run_restore_job` is idempotent: it restores only the items still pending, a restoration finished
+twice keeps one cache entry, and every transaction is short (the model never runs inside one).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.db import SessionFactory, unit_of_work, utcnow
+from app.frames import repository as frames_repository
+from app.restorations import repository
+from app.restorations.cache import (
+    expiry,
+    identity,
+    record_restorations,
+    restore_pixels,
+    write_restorations,
+)
+from app.restorations.context import RestoreContext
+from app.restorations.provenance import Method, OutputFormat
+from app.restorations.repository import FINISHED
+
+logger = logging.getLogger(__name__)
+
+
+def run_restore_job(job_id: str, context: RestoreContext) -> None:
+    """Restore every pending frame of job `job_id`, in batches of CCTV_RESTORE_BATCH_SIZE; safe
+    to run more than once. A store outage or a model error is raised, not recorded."""
+    with unit_of_work(context.session_factory) as session:
+        job = repository.get_job(session, job_id)
+        if job is None:
+            logger.warning("restore job %s does not exist", job_id)
+            return
+        if job.state in FINISHED:
+            return
+        now = utcnow()
+        job.state, job.attempts, job.updated_at = "running", job.attempts + 1, now
+        job.started_at = job.started_at or now
+        method, fmt = Method(job.method), OutputFormat(job.format)
+        pending = repository.pending_frame_ids(session, job_id)
+
+    size = context.settings.restore_batch_size
+    for start in range(0, len(pending), size):
+        _restore_batch(job_id, pending[start : start + size], method, fmt, context)
+
+    with unit_of_work(context.session_factory) as session:
+        job = repository.get_job(session, job_id)
+        if job is None or job.state in FINISHED:
+            return
+        counts = repository.item_counts(session, job_id)
+        job.state = "failed" if counts.total and counts.failed == counts.total else "done"
+        if counts.failed:
+            job.error = f"{counts.failed} of {counts.total} frames could not be restored"
+        job.finished_at = job.updated_at = utcnow()
+
+
+def _restore_batch(
+    job_id: str,
+    frame_ids: list[str],
+    method: Method,
+    fmt: OutputFormat,
+    context: RestoreContext,
+) -> None:
+    store, restorer = context.store, context.restorer
+    with unit_of_work(context.session_factory) as session:
+        frames = frames_repository.by_ids(session, frame_ids)
+        _, weights = identity(method, restorer)
+        now, fresh = utcnow(), []
+        for fid in frames:
+            entry = repository.cache_entry(session, fid, weights, method.value, fmt.value)
+            if entry is not None and entry.expires_at > now:
+                # Asked for again: keep it for another TTL from now.
+                entry.expires_at = expiry(now, context.settings)
+                fresh.append(fid)
+    missing = {fid: "the frame no longer exists" for fid in frame_ids if fid not in frames}
+    todo = [frames[fid] for fid in frame_ids if fid in frames and fid not in fresh]
+    outputs, failed = restore_pixels(todo, method, store=store, restorer=restorer)
+    written = write_restorations(outputs, frames, method, fmt, store=store, restorer=restorer)
+    with unit_of_work(context.session_factory) as session:
+        record_restorations(
+            session, written, method, fmt, store=store, restorer=restorer, settings=context.settings
+        )
+        repository.set_items(session, job_id, [*written, *fresh], "done")
+        for fid, reason in (missing | failed).items():
+            repository.set_items(session, job_id, [fid], "failed", reason)
+        job = repository.get_job(session, job_id)
+        if job is not None:
+            job.updated_at = utcnow()
+
+
+def fail_restore_job(job_id: str, reason: str, *, session_factory: SessionFactory) -> None:
+    """Mark job `job_id` failed with `reason`, and its pending frames with it (a job must never
+    stay running forever). A finished job is left as it is."""
+    with unit_of_work(session_factory) as session:
+        job = repository.get_job(session, job_id)
+        if job is None or job.state in FINISHED:
+            return
+        job.state, job.error = "failed", reason
+        job.finished_at = job.updated_at = utcnow()
+        repository.fail_pending_items(session, job_id, reason)

@@ -1,0 +1,136 @@
+"""What the server builds once at start and every request shares, assembled from the settings:
+this is where the restore queue's implementation is chosen."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy import Engine
+
+from app.config import Settings
+from app.db import SessionFactory, make_engine, make_session_factory
+from app.restorations.batching import BatchingRestorer
+from app.restorations.cache import sweep_expired_cache
+from app.restorations.context import RestoreContext
+from app.restorations.jobs import unfinished_job_ids
+from app.restorations.model import RestoreModel, check_profile, load_restorer
+from app.restorations.queue import InProcessQueue, RestoreQueue
+from app.restorations.task import fail_restore_job, run_restore_job
+from app.stats.quality import measure_quality
+from app.storage import BlobStore, build_store
+from models import Profile
+
+logger = logging.getLogger(__name__)
+
+# Audit-sample frames measured per housekeeping round when the server restores in-process.
+QUALITY_FRAMES_PER_ROUND = 8
+
+
+@dataclass
+class Runtime:
+    """Database engine, ingest profile, the restore bundle and the restore queue."""
+
+    settings: Settings
+    engine: Engine
+    profile: Profile
+    restore: RestoreContext
+    queue: RestoreQueue
+    model: BatchingRestorer
+    owns_queue: bool = True
+
+    @property
+    def session_factory(self) -> SessionFactory:
+        return self.restore.session_factory
+
+    @property
+    def store(self) -> BlobStore:
+        return self.restore.store
+
+    @property
+    def restorer(self) -> RestoreModel:
+        return self.restore.restorer
+
+    def start(self) -> int:
+        """Start the queue if this runtime built it, and resume unfinished jobs; returns how
+        many were resumed."""
+        if self.owns_queue:
+            self.queue.start()
+        return self.queue.resume()
+
+    def close(self) -> None:
+        if self.owns_queue:
+            self.queue.stop()
+        self.model.close()
+        self.engine.dispose()
+
+
+def build_queue(context: RestoreContext) -> RestoreQueue:
+    """ "inprocess": a pool of threads in this process; "celery": jobs go to Celery workers."""
+    settings = context.settings
+    if settings.restore_backend == "celery":
+        # Imported only when configured: the embedded default never loads Celery.
+        from app.restorations.celery_queue import CeleryQueue
+
+        return CeleryQueue.from_settings(settings)
+
+    def on_error(job_id: str, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        fail_restore_job(job_id, reason, session_factory=context.session_factory)
+
+    return InProcessQueue(
+        partial(run_restore_job, context=context),
+        workers=settings.restore_workers,
+        max_pending=settings.restore_queue_size,
+        on_error=on_error,
+        unfinished=partial(unfinished_job_ids, context.session_factory),
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    restorer: RestoreModel | None = None,
+    store: BlobStore | None = None,
+    queue: RestoreQueue | None = None,
+) -> Runtime:
+    """Everything requests share; `restorer`, `store` and `queue` replace what the settings
+    would build. The model gets one owner (a BatchingRestorer) that every restore goes through."""
+    profile = Profile.parse(settings.profile)
+    restorer = restorer or load_restorer(settings)
+    check_profile(restorer, profile.degradation_id)
+    engine = make_engine(settings.database_url)
+    model = BatchingRestorer(restorer, max_batch=settings.restore_batch_size)
+    context = RestoreContext(
+        session_factory=make_session_factory(engine=engine),
+        store=store or build_store(settings),
+        restorer=model,
+        settings=settings,
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        profile=profile,
+        restore=context,
+        queue=queue or build_queue(context),
+        model=model,
+        owns_queue=queue is None,
+    )
+
+
+def housekeeping(runtime: Runtime) -> None:
+    """Delete expired restorations; in the embedded default, also measure a few audit-sample
+    frames (with Celery workers, `cctv-archive measure` does it where the GPU is)."""
+    removed = sweep_expired_cache(session_factory=runtime.session_factory, store=runtime.store)
+    if removed:
+        logger.info("restore cache: %d expired entries removed", removed)
+    if runtime.settings.restore_backend == "inprocess":
+        measured = measure_quality(
+            session_factory=runtime.session_factory,
+            store=runtime.store,
+            restorer=runtime.restorer,
+            limit=QUALITY_FRAMES_PER_ROUND,
+        )
+        if measured:
+            logger.info("quality: %d audit-sample frames measured", measured)
