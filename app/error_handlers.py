@@ -8,6 +8,7 @@ over the limit). Code below the routers raises domain errors and never builds a 
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,11 +32,18 @@ _STATUS_CODES = {
 }
 
 
+# A Python object's repr inside a validator's message, e.g. "<class 'str'>".
+_REPR = re.compile(r"<[^<>]*>")
+_MAX_PART = 120
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
-        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        message = _REPR.sub("something else", message)
+        parts.append(f"{where[:_MAX_PART] or 'request'}: {message[:_MAX_PART]}")
     return "; ".join(parts) or "invalid request"
 
 

@@ -53,7 +53,9 @@ class CorruptImage(ArchiveError):
 
 
 class IdempotencyConflict(ArchiveError):
-    status_code = 409
+    """An Idempotency-Key reused for a different request (422, as the IETF draft says)."""
+
+    status_code = 422
     code = "idempotency_conflict"
 
 
@@ -146,6 +148,12 @@ class StorageUnavailable(ArchiveError):
         return {"Retry-After": "30"}
 
 
+# Messages name the field and the problem; whatever they quote from a request stays short.
+MAX_MESSAGE_CHARS = 300
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
-    """The one error shape: `{"error": {"code": ..., "message": ...}}`."""
+    """The one error shape: `{"error": {"code": ..., "message": ...}}`, the message bounded."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 3] + "..."
     return {"error": {"code": code, "message": message}}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 
 from app.deps import IngestKey, ProfileDep, ReadKey, SessionDep, SettingsDep, StoreDep
 from app.errors import UploadTooLarge
 from app.frames import service
-from app.frames.schemas import FramePage, FrameRead, parse_tags
+from app.frames.forms import single_form_fields
+from app.frames.schemas import FramePage, FrameRead, Instant, parse_tags
 
 router = APIRouter(prefix="/v1/frames", tags=["frames"])
 
@@ -24,6 +24,7 @@ ERRORS = {
 @router.post(
     "",
     status_code=201,
+    dependencies=[Depends(single_form_fields)],
     responses={
         200: {"model": FrameRead, "description": "the same frame was archived before"},
         413: {"description": "body over max_upload_bytes, or image over max_pixels"},
@@ -41,7 +42,7 @@ def upload_frame(
     response: Response,
     file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP or BMP")],
     camera_id: Annotated[str, Form(pattern=CAMERA_PATTERN, max_length=128)],
-    captured_at: Annotated[AwareDatetime, Form(description="ISO 8601 with a UTC offset")],
+    captured_at: Annotated[Instant, Form(description="ISO 8601 with a UTC offset")],
     tags: Annotated[list[str] | None, Form(description="repeat, or comma-separate")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> FrameRead:
@@ -76,8 +77,8 @@ def list_frames(
     principal: ReadKey,
     session: SessionDep,
     camera_id: Annotated[str | None, Query(max_length=128)] = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FramePage:

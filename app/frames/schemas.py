@@ -6,10 +6,11 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from app.errors import InvalidInput
 from app.frames.models import Frame
@@ -17,6 +18,31 @@ from app.frames.models import Frame
 CameraId = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$", max_length=128)
 ]
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+ISO_8601 = "ISO 8601 with a UTC offset is required, e.g. 2024-05-01T12:00:00Z"
+
+
+def _not_a_number(value: Any) -> Any:
+    # Pydantic would read "1714564800" as Unix seconds (or milliseconds, by guessing).
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("iso_8601_required", f"{ISO_8601}, not an epoch number")
+    return value
+
+
+def _within_utc_years(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "instant_out_of_range", "the instant falls outside years 1-9999 once in UTC"
+        ) from None
+
+
+# A point in time as the API accepts it: ISO 8601 with an offset, representable in UTC.
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_within_utc_years)
+]
+
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,63}$"
 MAX_TAGS = 32
 
@@ -105,7 +131,8 @@ def parse_tags(values: list[str] | None) -> list[str]:
                 tags.append(tag)
     bad = [tag for tag in tags if not re.match(TAG_PATTERN, tag)]
     if bad:
-        raise InvalidInput(f"invalid tag {bad[0]!r}: 1-64 letters, digits, '.', '_', ':', '=', '-'")
+        shown = bad[0] if len(bad[0]) <= 64 else bad[0][:61] + "..."
+        raise InvalidInput(f"invalid tag '{shown}': 1-64 letters, digits, '.', '_', ':', '=', '-'")
     if len(tags) > MAX_TAGS:
         raise InvalidInput(f"at most {MAX_TAGS} tags per frame")
     return tags
@@ -117,9 +144,13 @@ def encode_cursor(frame: Frame) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (captured_at, id) a cursor points after; InvalidInput for anything we did not make."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         captured_at, frame_id = json.loads(raw)
-        return datetime.fromisoformat(captured_at), str(frame_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
+        instant = datetime.fromisoformat(captured_at)
+        if instant.tzinfo is None or not isinstance(frame_id, str):
+            raise ValueError("not a cursor of ours")
+        return instant.astimezone(UTC), frame_id
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput("invalid cursor: pass next_cursor from the previous page") from exc

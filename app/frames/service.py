@@ -135,13 +135,24 @@ def _existing(session: Session, upload: Upload, sha256: str) -> Frame | None:
     if upload.idempotency_key is not None:
         frame = repository.by_idempotency_key(session, upload.idempotency_key)
         if frame is not None:
-            if (frame.camera_id, frame.original_sha256) != (upload.camera_id, sha256):
+            if not _same_request(frame, upload, sha256):
+                # Say nothing of the frame the key belongs to: it may be another camera's.
                 raise IdempotencyConflict(
-                    "this Idempotency-Key was used for a different frame "
-                    f"(frame {frame.id}, camera {frame.camera_id!r})"
+                    "this Idempotency-Key was already used for a different request "
+                    "(file, camera_id, captured_at or tags); use a new key for a new frame"
                 )
             return frame
     return repository.by_camera_and_sha256(session, upload.camera_id, sha256)
+
+
+def _same_request(frame: Frame, upload: Upload, sha256: str) -> bool:
+    """Whether `upload` repeats the request that archived `frame` (times compared as instants)."""
+    return (frame.camera_id, frame.original_sha256, frame.captured_at, list(frame.tags)) == (
+        upload.camera_id,
+        sha256,
+        upload.captured_at,
+        upload.tags,
+    )
 
 
 def _put(

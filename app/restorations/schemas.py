@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.frames.schemas import CameraId
+from app.frames.schemas import CameraId, Instant
 from app.restorations.provenance import Method, OutputFormat
 
 
@@ -17,8 +17,8 @@ class RestoreJobCreate(BaseModel):
 
     frame_ids: list[str] | None = Field(None, min_length=1)
     camera_id: CameraId | None = None
-    start: AwareDatetime | None = Field(None, alias="from")
-    end: AwareDatetime | None = Field(None, alias="to")
+    start: Instant | None = Field(None, alias="from")
+    end: Instant | None = Field(None, alias="to")
     method: Method = Method.edsr
     format: OutputFormat = OutputFormat.png
 

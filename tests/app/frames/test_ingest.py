@@ -130,7 +130,7 @@ def test_idempotency_key_reused_for_other_bytes_is_a_conflict(archive: Archive) 
     archive.upload(image_bytes(seed=1), headers=headers)
     blobs = archive.blobs()
     response = archive.upload(image_bytes(seed=2), headers=headers)
-    assert response.status_code == 409
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "idempotency_conflict"
     assert archive.count("frames") == 1
     assert archive.blobs() == blobs
