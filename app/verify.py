@@ -12,12 +12,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
-
-from app.db import unit_of_work
-from app.frames.models import Frame
-from app.restorations.models import CachedRestoration
+from app.db import SessionFactory, unit_of_work
+from app.frames import repository as frames_repository
+from app.restorations import repository as restorations_repository
 from app.storage import BlobStore
 
 PREFIXES = ("frames/", "references/", "restored/")
@@ -35,35 +32,39 @@ class Report:
         return not (self.orphan_blobs or self.frames_missing_blobs or self.cache_missing_blobs)
 
 
-def _known_keys(session: Session) -> set[str]:
-    keys: set[str] = set(session.scalars(sa.select(Frame.stored_key)))
-    keys.update(k for k in session.scalars(sa.select(Frame.reference_key)) if k)
-    keys.update(session.scalars(sa.select(CachedRestoration.blob_key)))
-    return keys
-
-
 def verify(
     *,
-    session_factory: sessionmaker[Session],
+    session_factory: SessionFactory,
     store: BlobStore,
     repair: bool = False,
     grace_s: float = 3600.0,
 ) -> Report:
-    """Compare rows and blobs; with `repair`, delete orphan blobs and dangling cache rows."""
+    """Compare rows and blobs; with `repair`, delete orphan blobs and dangling cache rows.
+
+    Rows are checked against the blob listing, not one `exists` call per row (one request per
+    row on S3); only a row whose key is not in the listing is looked up again, since its blob may
+    have been written after the listing was taken.
+    """
     report = Report()
     # Blobs listed first, rows read after: a blob written and committed in between is known.
     blobs = [key for prefix in PREFIXES for key in store.keys(prefix)]
+    listed = set(blobs)
     started = time.time()
+
+    def missing(key: str) -> bool:
+        return key not in listed and not store.exists(key)
+
     with session_factory() as session:
-        known = _known_keys(session)
-        frames = session.execute(sa.select(Frame.id, Frame.stored_key, Frame.reference_key))
-        for frame_id, stored_key, ref_key in frames:
-            if not store.exists(stored_key) or (ref_key and not store.exists(ref_key)):
-                report.frames_missing_blobs.append(frame_id)
-        entries = session.execute(sa.select(CachedRestoration.id, CachedRestoration.blob_key))
-        report.cache_missing_blobs = [
-            entry_id for entry_id, key in entries if not store.exists(key)
-        ]
+        frames = frames_repository.blob_keys(session)
+        entries = restorations_repository.blob_keys(session)
+    known = {key for _, stored, ref in frames for key in (stored, ref) if key}
+    known.update(key for _, key in entries)
+    report.frames_missing_blobs = [
+        frame_id
+        for frame_id, stored, ref in frames
+        if missing(stored) or (ref is not None and missing(ref))
+    ]
+    report.cache_missing_blobs = [entry_id for entry_id, key in entries if missing(key)]
     report.orphan_blobs = [key for key in blobs if key not in known]
     if not repair:
         return report
@@ -74,11 +75,7 @@ def verify(
             report.repaired += 1
     if report.cache_missing_blobs:
         with unit_of_work(session_factory) as session:
-            session.execute(
-                sa.delete(CachedRestoration).where(
-                    CachedRestoration.id.in_(report.cache_missing_blobs)
-                )
-            )
+            restorations_repository.delete_entries(session, report.cache_missing_blobs)
         report.repaired += len(report.cache_missing_blobs)
     return report
 

@@ -87,3 +87,15 @@ def ids_in_range(
     query = _filtered(camera_id, start, end).with_only_columns(Frame.id)
     query = query.order_by(Frame.captured_at, Frame.id).limit(limit)
     return list(session.scalars(query))
+
+
+def blob_keys(session: Session) -> list[tuple[str, str, str | None]]:
+    """(frame id, stored key, reference key or None) of every frame (for `verify`)."""
+    rows = session.execute(sa.select(Frame.id, Frame.stored_key, Frame.reference_key))
+    return [(frame_id, stored, reference) for frame_id, stored, reference in rows]
+
+
+def reference_degradations(session: Session) -> list[str]:
+    """The degradation ids of the frames that keep an HR reference (the audit sample)."""
+    query = sa.select(Frame.degradation_id).where(Frame.reference_key.is_not(None)).distinct()
+    return list(session.scalars(query))

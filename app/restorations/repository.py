@@ -138,5 +138,11 @@ def expired_entries(session: Session, now: datetime, limit: int) -> list[CachedR
     return list(session.scalars(query.order_by(CachedRestoration.expires_at).limit(limit)))
 
 
+def blob_keys(session: Session) -> list[tuple[int, str]]:
+    """(entry id, blob key) of every cache entry (for `verify`)."""
+    rows = session.execute(sa.select(CachedRestoration.id, CachedRestoration.blob_key))
+    return [(entry_id, key) for entry_id, key in rows]
+
+
 def delete_entries(session: Session, entry_ids: list[int]) -> None:
     session.execute(sa.delete(CachedRestoration).where(CachedRestoration.id.in_(entry_ids)))

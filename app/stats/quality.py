@@ -9,16 +9,17 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from app.db import unit_of_work, utcnow
+from app.db import SessionFactory, unit_of_work, utcnow
 from app.errors import BlobNotFound
+from app.frames import repository as frames_repository
 from app.frames.models import Frame
-from app.restorations.model import can_restore
+from app.restorations.model import RestoreModel, can_restore
+from app.stats import repository
 from app.stats.models import FrameQuality
 from app.storage import BlobStore
-from models import Restorer, bicubic_upscale, decode_image
+from models import bicubic_upscale, decode_image
 from models.metrics import psnr_y
 
 logger = logging.getLogger(__name__)
@@ -27,28 +28,17 @@ logger = logging.getLogger(__name__)
 MAX_PSNR_DB = 100.0
 
 
-def _unmeasured(session: Session, restorer: Restorer, limit: int) -> list[Frame]:
-    with_reference = Frame.reference_key.is_not(None)
-    degradations = session.scalars(sa.select(Frame.degradation_id).where(with_reference).distinct())
+def _unmeasured(session: Session, restorer: RestoreModel, limit: int) -> list[Frame]:
+    degradations = frames_repository.reference_degradations(session)
     compatible = [d for d in degradations if can_restore(restorer, d)]
-    measured = sa.select(FrameQuality.frame_id).where(
-        FrameQuality.frame_id == Frame.id,
-        FrameQuality.weights_sha256 == restorer.weights_sha256,
-    )
-    query = (
-        sa.select(Frame)
-        .where(with_reference, Frame.degradation_id.in_(compatible), ~measured.exists())
-        .order_by(Frame.created_at.desc())
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+    return repository.unmeasured_frames(session, restorer.weights_sha256, compatible, limit)
 
 
 def measure_quality(
     *,
-    session_factory: sessionmaker[Session],
+    session_factory: SessionFactory,
     store: BlobStore,
-    restorer: Restorer,
+    restorer: RestoreModel,
     limit: int = 32,
 ) -> int:
     """Measure up to `limit` audit-sample frames not yet measured with this model; returns how
@@ -75,7 +65,8 @@ def measure_quality(
     with unit_of_work(session_factory) as session:
         for (frame, lr, hr), sr in zip(pairs, restored, strict=True):
             bicubic = bicubic_upscale(lr, frame.scale)
-            session.merge(
+            repository.save_quality(
+                session,
                 FrameQuality(
                     frame_id=frame.id,
                     weights_sha256=restorer.weights_sha256,
@@ -83,6 +74,6 @@ def measure_quality(
                     psnr_y_edsr=min(psnr_y(sr, hr, frame.scale), MAX_PSNR_DB),
                     psnr_y_bicubic=min(psnr_y(bicubic, hr, frame.scale), MAX_PSNR_DB),
                     measured_at=now,
-                )
+                ),
             )
     return len(pairs)

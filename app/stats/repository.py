@@ -76,3 +76,29 @@ def quality_by_camera(session: Session, weights_sha256: str) -> dict[str, tuple[
         .group_by(Frame.camera_id)
     )
     return {camera: (int(n), float(edsr), float(bic)) for camera, n, edsr, bic in rows}
+
+
+def unmeasured_frames(
+    session: Session, weights_sha256: str, degradations: list[str], limit: int
+) -> list[Frame]:
+    """Newest audit-sample frames stored as one of `degradations` and not yet measured with the
+    model whose weights are `weights_sha256`."""
+    measured = sa.select(FrameQuality.frame_id).where(
+        FrameQuality.frame_id == Frame.id, FrameQuality.weights_sha256 == weights_sha256
+    )
+    query = (
+        sa.select(Frame)
+        .where(
+            Frame.reference_key.is_not(None),
+            Frame.degradation_id.in_(degradations),
+            ~measured.exists(),
+        )
+        .order_by(Frame.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def save_quality(session: Session, row: FrameQuality) -> None:
+    """Record (or replace) one frame's measurement with one model."""
+    session.merge(row)

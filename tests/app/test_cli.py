@@ -60,6 +60,27 @@ def test_keys_create_refuses_unknown_scopes(env: Path, capsys: pytest.CaptureFix
     assert "unknown scope 'write'" in capsys.readouterr().err
 
 
+def test_without_arguments_the_command_list_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 0
+    out = capsys.readouterr().out
+    admin = ["serve", "migrate", "keys", "verify", "measure"]
+    client = ["ingest", "restore", "stats"]
+    for command in [*admin, *client, *cli.MODEL_COMMANDS, "worker"]:
+        assert f"    {command} " in out, command
+
+
+@pytest.mark.parametrize("argv", [["keys", "list"], ["verify"]])
+def test_read_only_commands_refuse_an_unmigrated_database_and_leave_it(
+    env: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrate.upgrade(get_settings().database_url, "0001")  # an old schema
+
+    assert cli.main(argv) == 1
+
+    assert "run `cctv-archive migrate` first" in capsys.readouterr().err
+    assert not migrate.is_current(get_settings().database_url)  # not migrated behind our back
+
+
 def test_migrate_creates_the_database_in_the_data_folder(env: Path) -> None:
     assert cli.main(["migrate"]) == 0
     assert (env / "data" / "archive.db").is_file()

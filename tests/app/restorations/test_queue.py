@@ -120,3 +120,23 @@ def test_a_model_error_reaches_every_caller_of_the_batch() -> None:
     with pytest.raises(MemoryError):
         batching.restore([np.zeros((2, 2, 3), dtype=np.uint8)])
     batching.close()
+
+
+def test_the_model_thread_runs_at_most_max_batch_frames_per_call() -> None:
+    model = RecordingModel()
+    model.gate.set()
+    batching = BatchingRestorer(model, max_batch=2)  # type: ignore[arg-type]
+    frames = [np.full((4, 4, 3), i, dtype=np.uint8) for i in range(5)]
+    results = batching.restore(frames)
+    batching.close()
+
+    assert model.batches == [2, 2, 1]
+    assert [int(result[0, 0, 0]) for result in results] == [0, 1, 2, 3, 4]  # in order
+
+
+def test_resume_queues_unfinished_jobs_up_to_the_bound() -> None:
+    pool = InProcessQueue(
+        lambda job_id: None, workers=1, max_pending=2, unfinished=lambda: ["a", "b", "c"]
+    )
+    assert pool.resume() == 2  # "c" waits for the next start (the pool is not running yet)
+    assert pool.pending == 2
