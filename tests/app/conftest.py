@@ -3,6 +3,7 @@ app through an ASGI test client, API keys of each kind, and a model that waits f
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
 import time
@@ -50,10 +51,22 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_db: Path) -> Settings:
-    database = tmp_path / "archive.db"
-    shutil.copyfile(migrated_db, database)
-    return make_settings(tmp_path, database)
+def settings_with(tmp_path: Path, migrated_db: Path) -> Callable[..., Settings]:
+    """`settings_with(**overrides)`: test settings on a fresh copy of the migrated database
+    (each call its own database; the same blob folder)."""
+    databases = itertools.count()
+
+    def make(**overrides: Any) -> Settings:
+        database = tmp_path / f"archive-{next(databases)}.db"
+        shutil.copyfile(migrated_db, database)
+        return make_settings(tmp_path, database, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_with: Callable[..., Settings]) -> Settings:
+    return settings_with()
 
 
 def make_settings(tmp_path: Path, database: Path, **overrides: Any) -> Settings:

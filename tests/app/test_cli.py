@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from app.db import make_session_factory, unit_of_work
 from app.main import create_app
 from models import EDSR, EDSRConfig, save_model
 from tests.app.images import decode, image_bytes
+from tests.services import free_port
 
 
 @pytest.fixture
@@ -171,12 +171,6 @@ def test_model_commands_are_forwarded_to_models_cli(
 
 
 # -- client commands against a real server ----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-
 import sqlalchemy as sa
 
-from tests.app.conftest import Archive, make_settings
+from tests.app.conftest import Archive
 
 
 def test_healthz_says_ok(archive: Archive) -> None:
@@ -21,12 +19,10 @@ def test_readyz_checks_each_dependency(archive: Archive, tiny_restorer) -> None:
     assert checks["model"].startswith("tiny-test (")
 
 
-def test_readyz_is_503_when_the_store_cannot_be_written(archive_factory, tmp_path, migrated_db):
-    database = tmp_path / "archive.db"
-    shutil.copyfile(migrated_db, database)
+def test_readyz_is_503_when_the_store_cannot_be_written(archive_factory, tmp_path, settings_with):
     blocker = tmp_path / "blobs-is-a-file"
     blocker.write_text("not a folder")
-    archive = archive_factory(make_settings(tmp_path, database, storage_url=str(blocker)))
+    archive = archive_factory(settings_with(storage_url=str(blocker)))
 
     response = archive.client.get("/readyz")
 

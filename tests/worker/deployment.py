@@ -3,7 +3,6 @@ worker processes, PostgreSQL, Redis and an S3 endpoint, all configured by CCTV_ 
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
@@ -18,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import sqlalchemy as sa
-from PIL import Image
 
 from app import migrate
 from app.auth.schemas import Scope
@@ -32,6 +29,7 @@ from app.main import create_app
 from models import EDSR, EDSRConfig, Profile
 from models.checkpoint import save_model
 from tests import services
+from tests.app.images import image_bytes
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's nudge towards httpx2; httpx is what we ship
@@ -53,11 +51,8 @@ def save_tiny_model(path: Path, *, n_resblocks: int = 1, n_feats: int = 8) -> Pa
 
 
 def frame_png(seed: int, size: int = 400) -> bytes:
-    """A noisy 400x400 frame: every seed gives different bytes (no idempotent dedupe)."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="PNG")
-    return out.getvalue()
+    """A 400x400 scene as PNG: every seed gives different bytes (no idempotent dedupe)."""
+    return image_bytes("PNG", width=size, height=size, seed=seed)
 
 
 def scaled_out_env(

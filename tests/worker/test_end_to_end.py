@@ -80,7 +80,8 @@ def test_upload_restore_job_restored_frame_and_stats(
             stats = api.get("/v1/stats/storage").json()["totals"]
             assert stats["frames"] == 3
             assert stats["bytes_uploaded"] == sum(len(frame_png(seed)) for seed in range(3))
-            assert stats["bytes_cache"] > 0
+            cache_blobs = list(api.runtime.store.keys("restored/"))
+            assert stats["bytes_cache"] == sum(len(api.runtime.store.get(k)) for k in cache_blobs)
             expected = 1 - (stats["bytes_stored"] + stats["bytes_cache"]) / stats["bytes_uploaded"]
             assert stats["savings_ratio"] == pytest.approx(expected, abs=1e-6)
 

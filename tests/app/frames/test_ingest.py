@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from app.config import Settings
-from tests.app.conftest import Archive, make_settings
+from tests.app.conftest import Archive
 from tests.app.images import decode, image_bytes
 
 # -- accepted ---------------------------------------------------------------------------------
@@ -45,12 +45,8 @@ def test_upload_stores_the_frame_downsampled_by_the_profile(archive: Archive, fm
     assert decode(stored).size == (200, 200)
 
 
-def test_default_profile_stores_webp_lossless(archive_factory, tmp_path, migrated_db) -> None:
-    import shutil
-
-    database = tmp_path / "default.db"
-    shutil.copyfile(migrated_db, database)
-    settings = make_settings(tmp_path, database, profile=Settings.model_fields["profile"].default)
+def test_default_profile_stores_webp_lossless(archive_factory, settings_with) -> None:
+    settings = settings_with(profile=Settings.model_fields["profile"].default)
     archive = archive_factory(settings)
     frame = archive.upload(image_bytes("JPEG", width=64, height=48)).json()
     assert frame["stored"]["codec"] == "webp-lossless"
@@ -136,14 +132,8 @@ def test_idempotency_key_reused_for_other_bytes_is_a_conflict(archive: Archive) 
     assert archive.blobs() == blobs
 
 
-def test_audit_sample_keeps_the_canonical_hr_reference(
-    archive_factory, tmp_path, migrated_db
-) -> None:
-    import shutil
-
-    database = tmp_path / "sampled.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, audit_sample_rate=1.0))
+def test_audit_sample_keeps_the_canonical_hr_reference(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(audit_sample_rate=1.0))
     data = image_bytes("JPEG", width=500, height=300)
 
     frame = archive.upload(data).json()
@@ -156,13 +146,9 @@ def test_audit_sample_keeps_the_canonical_hr_reference(
 
 
 def test_first_frame_of_a_camera_is_sampled_then_about_the_rate(
-    archive_factory, tmp_path, migrated_db
+    archive_factory, settings_with
 ) -> None:
-    import shutil
-
-    database = tmp_path / "sampled.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, audit_sample_rate=0.000001))
+    archive = archive_factory(settings_with(audit_sample_rate=0.000001))
     frames = [archive.upload(image_bytes(seed=s, width=64, height=48)).json() for s in range(3)]
     assert [f["audit_reference"] for f in frames] == [True, False, False]
 
@@ -189,12 +175,8 @@ def assert_error(response, status: int, code: str) -> None:
     assert body["error"]["message"]
 
 
-def test_body_over_the_upload_limit_is_413(archive_factory, tmp_path, migrated_db) -> None:
-    import shutil
-
-    database = tmp_path / "small.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, max_upload_bytes=10_000))
+def test_body_over_the_upload_limit_is_413(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(max_upload_bytes=10_000))
     data = image_bytes("BMP", width=200, height=200)  # 120 kB
     assert len(data) > 10_000
 
@@ -203,14 +185,10 @@ def test_body_over_the_upload_limit_is_413(archive_factory, tmp_path, migrated_d
 
 
 def test_file_just_over_the_limit_inside_the_multipart_slack_is_413(
-    archive_factory, tmp_path, migrated_db
+    archive_factory, settings_with
 ) -> None:
-    import shutil
-
-    database = tmp_path / "small.db"
-    shutil.copyfile(migrated_db, database)
     data = image_bytes("PNG", width=64, height=48)
-    archive = archive_factory(make_settings(tmp_path, database, max_upload_bytes=len(data) - 1))
+    archive = archive_factory(settings_with(max_upload_bytes=len(data) - 1))
 
     response = archive.upload(data)
 
@@ -219,14 +197,8 @@ def test_file_just_over_the_limit_inside_the_multipart_slack_is_413(
     assert_nothing_kept(archive)
 
 
-def test_streamed_body_over_the_limit_is_cut_off_with_413(
-    archive_factory, tmp_path, migrated_db
-) -> None:
-    import shutil
-
-    database = tmp_path / "small.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, max_upload_bytes=10_000))
+def test_streamed_body_over_the_limit_is_cut_off_with_413(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(max_upload_bytes=10_000))
     boundary = "frameboundary"
     head = (
         f"--{boundary}\r\nContent-Disposition: form-data; name=camera_id\r\n\r\ncam-1\r\n"
@@ -278,12 +250,8 @@ def test_format_is_judged_by_content_not_by_name(archive: Archive) -> None:
     assert_error(response, 415, "unsupported_media_type")
 
 
-def test_format_switched_off_in_settings_is_415(archive_factory, tmp_path, migrated_db) -> None:
-    import shutil
-
-    database = tmp_path / "jpeg-only.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, allowed_formats=["jpeg"]))
+def test_format_switched_off_in_settings_is_415(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(allowed_formats=["jpeg"]))
     response = archive.upload(image_bytes("PNG"))
     assert_error(response, 415, "unsupported_media_type")
     assert "PNG" in response.json()["error"]["message"]
@@ -310,12 +278,8 @@ def test_image_over_max_pixels_is_413_before_decoding(archive: Archive, side: in
     assert_nothing_kept(archive)
 
 
-def test_image_just_under_max_pixels_is_accepted(archive_factory, tmp_path, migrated_db) -> None:
-    import shutil
-
-    database = tmp_path / "px.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, max_pixels=160 * 120))
+def test_image_just_under_max_pixels_is_accepted(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(max_pixels=160 * 120))
     assert archive.upload(image_bytes(width=160, height=120)).status_code == 201
     assert_error(archive.upload(image_bytes(width=161, height=120)), 413, "image_too_large")
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app.restorations.context import RestoreContext
 from app.restorations.models import RestoreJob
 from app.restorations.task import fail_restore_job, run_restore_job
-from tests.app.conftest import Archive, GatedRestorer, make_settings, wait_for_job
+from tests.app.conftest import Archive, GatedRestorer, wait_for_job
 from tests.app.images import image_bytes
 
 
@@ -226,14 +226,8 @@ def test_fail_restore_job_fails_pending_frames_and_leaves_finished_jobs(
     assert job["errors"][0]["message"] == "worker lost its GPU"
 
 
-def test_unfinished_jobs_are_resumed_when_the_server_starts(
-    archive_factory, tmp_path, migrated_db
-) -> None:
-    import shutil
-
-    database = tmp_path / "resume.db"
-    shutil.copyfile(migrated_db, database)
-    settings = make_settings(tmp_path, database)
+def test_unfinished_jobs_are_resumed_when_the_server_starts(archive_factory, settings_with) -> None:
+    settings = settings_with()
     first = archive_factory(settings, queue=NotQueued())  # a server whose jobs never ran
     job_id = post_job(first, {"frame_ids": frames(first, 2)}).json()["id"]
 

@@ -3,7 +3,6 @@ through its one owner (the model thread), housekeeping included."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,17 +12,16 @@ import numpy as np
 from app.restorations.model import load_restorer
 from app.runtime import housekeeping
 from models import EDSR, EDSRConfig, Restorer, save_model
-from tests.app.conftest import make_settings
 from tests.app.images import image_bytes, scene
 
 
 def test_the_configured_batch_size_is_what_the_network_runs(
-    tmp_path: Path, migrated_db: Path
+    tmp_path: Path, settings_with: Any
 ) -> None:
     model = tmp_path / "tiny.safetensors"
     network = EDSR(EDSRConfig(n_resblocks=1, n_feats=8))
     save_model(model, network, name="tiny-file", degradation_id="bicubic-aa-x2/png/v1")
-    settings = make_settings(tmp_path, migrated_db, model=str(model), restore_batch_size=3)
+    settings = settings_with(model=str(model), restore_batch_size=3)
     restorer = load_restorer(settings)
     batches: list[int] = []
     restorer.network.register_forward_pre_hook(lambda _, inputs: batches.append(len(inputs[0])))
@@ -51,14 +49,10 @@ class ThreadRecorder:
 
 
 def test_jobs_and_housekeeping_use_the_model_only_from_the_model_thread(
-    archive_factory: Any, tmp_path: Path, migrated_db: Path, tiny_restorer: Restorer
+    archive_factory: Any, settings_with: Any, tiny_restorer: Restorer
 ) -> None:
-    database = tmp_path / "sampled.db"
-    shutil.copyfile(migrated_db, database)
     recorder = ThreadRecorder(tiny_restorer)
-    archive = archive_factory(
-        make_settings(tmp_path, database, audit_sample_rate=1.0), restorer=recorder
-    )
+    archive = archive_factory(settings_with(audit_sample_rate=1.0), restorer=recorder)
     frame_id = archive.frame_id(image_bytes(width=64, height=48))
 
     assert archive.get(f"/v1/frames/{frame_id}/restored").status_code == 200  # a restore job

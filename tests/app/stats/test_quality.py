@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
 from app.stats.quality import measure_quality
 from models import bicubic_upscale, decode_image
 from models.metrics import psnr_y
-from tests.app.conftest import Archive, make_settings, wait_for
+from tests.app.conftest import Archive, wait_for
 from tests.app.images import image_bytes
 
 
 @pytest.fixture
-def sampled(archive_factory, tmp_path, migrated_db) -> Archive:
+def sampled(archive_factory, settings_with) -> Archive:
     """An archive that keeps every frame's HR reference, with housekeeping left to the test."""
-    database = tmp_path / "sampled.db"
-    shutil.copyfile(migrated_db, database)
-    archive: Archive = archive_factory(make_settings(tmp_path, database, audit_sample_rate=1.0))
+    archive: Archive = archive_factory(settings_with(audit_sample_rate=1.0))
     return archive
 
 
@@ -78,12 +74,8 @@ def test_nothing_measured_reports_nulls(archive: Archive) -> None:
     }
 
 
-def test_the_embedded_server_measures_in_the_background(
-    archive_factory, tmp_path, migrated_db
-) -> None:
-    database = tmp_path / "bg.db"
-    shutil.copyfile(migrated_db, database)
-    settings = make_settings(tmp_path, database, audit_sample_rate=1.0, restore_cache_sweep_s=0.05)
+def test_the_embedded_server_measures_in_the_background(archive_factory, settings_with) -> None:
+    settings = settings_with(audit_sample_rate=1.0, restore_cache_sweep_s=0.05)
     archive = archive_factory(settings)
     archive.upload()
     wait_for(lambda: archive.get("/v1/stats/quality").json()["totals"]["frames_measured"] == 1)

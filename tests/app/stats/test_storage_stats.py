@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from app.stats.schemas import savings_ratio
-from tests.app.conftest import Archive, make_settings
+from tests.app.conftest import Archive
 from tests.app.images import image_bytes
 
 
@@ -79,10 +77,8 @@ def test_restore_cache_bytes_count_against_the_savings(archive: Archive) -> None
     assert after["totals"]["savings_ratio"] < before["totals"]["savings_ratio"]
 
 
-def test_audit_references_count_as_stored(archive_factory, tmp_path, migrated_db) -> None:
-    database = tmp_path / "sampled.db"
-    shutil.copyfile(migrated_db, database)
-    archive = archive_factory(make_settings(tmp_path, database, audit_sample_rate=1.0))
+def test_audit_references_count_as_stored(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(audit_sample_rate=1.0))
     frame = archive.upload(image_bytes("BMP", 640, 480)).json()
     reference = archive.runtime.store.get(f"references/{frame['id'][:2]}/{frame['id']}.png")
     assert stats(archive)["totals"]["bytes_stored"] == frame["stored"]["bytes"] + len(reference)
