@@ -259,6 +259,29 @@ def add_measure(sub: Any) -> None:
     measure.set_defaults(handler=cmd_measure)
 
 
+# -- audit ------------------------------------------------------------------------------------
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from app.auth.audit import verify_audit_chain
+
+    with session_factory(migrate_first=False)() as session:
+        report = verify_audit_chain(session)
+    for problem in report.problems:
+        print(problem)
+    verdict = "intact" if report.ok else f"BROKEN ({len(report.problems)} problems)"
+    print(f"audit log: {report.rows} rows, chain {verdict}; head {report.head}")
+    return 0 if report.ok else 1
+
+
+def add_audit(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="check the audit log's hash chain")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser(
+        "verify", help="find edited, removed or reordered rows (exit 1 if any)"
+    ).set_defaults(handler=cmd_audit_verify)
+
+
 # The admin commands in the order `cctv-archive --help` lists them.
 ADMIN_COMMANDS: list[Callable[[Any], None]] = [
     add_serve,
@@ -266,4 +289,5 @@ ADMIN_COMMANDS: list[Callable[[Any], None]] = [
     add_keys,
     add_verify,
     add_measure,
+    add_audit,
 ]

@@ -245,3 +245,40 @@ def test_times_are_hashed_in_utc_to_the_microsecond() -> None:
     assert json.loads(canonical(instant, "k", "a", None, ""))[0] == "2026-01-02T03:04:05.000006"
     assert canonical(instant, "k", "a", None, "") == canonical(plus_two, "k", "a", None, "")
     assert canonical(instant, "k", "a", None, "") == canonical(naive_utc, "k", "a", None, "")
+
+
+def test_audit_verify_command_prints_one_line_per_problem_and_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app import cli
+    from app.config import get_settings
+
+    monkeypatch.setenv("CCTV_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CCTV_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        url = get_settings().database_url
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        read_frames(make_session_factory(engine=engine), 4)
+
+        assert cli.main(["audit", "verify"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out == [f"audit log: 4 rows, chain intact; head {rows(engine)[-1].row_hash}"]
+
+        drop_guards(engine)
+        ids = [row.id for row in rows(engine)]
+        execute(engine, "UPDATE audit_log SET detail = 'x' WHERE id = :id", id=ids[0])
+        execute(engine, "DELETE FROM audit_log WHERE id = :id", id=ids[2])
+        engine.dispose()
+
+        assert cli.main(["audit", "verify"]) == 1
+        out = capsys.readouterr().out.splitlines()
+        removed = "(a row was removed, inserted or reordered)"
+        assert out[:-1] == [
+            f"row {ids[0]}: content does not match its hash (edited)",
+            f"row {ids[3]}: does not follow row {ids[1]} {removed}",
+        ]
+        assert out[-1].startswith("audit log: 3 rows, chain BROKEN (2 problems)")
+    finally:
+        get_settings.cache_clear()
