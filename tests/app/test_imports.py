@@ -126,6 +126,23 @@ def test_app_never_imports_worker() -> None:
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+# What worker/ may use of app/: settings, the restore bundle and task, the shared Celery
+# configuration, and the errors it retries on.
+WORKER_SEAMS = {
+    "app.config",
+    "app.errors",
+    "app.restorations.celery_queue",
+    "app.restorations.context",
+    "app.restorations.task",
+}
+
+
+def test_worker_uses_app_only_through_its_seams() -> None:
+    used = {m for name, imported in GRAPH.items() if name.startswith("worker") for m in imported}
+    app_modules = {m for m in used if m.split(".")[0] == "app"}
+    assert app_modules - WORKER_SEAMS == set()
+
+
 FRAMEWORK_FREE = (
     "app.errors",
     "app.storage.local",
