@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -67,6 +69,13 @@ def test_without_arguments_the_command_list_is_printed(capsys: pytest.CaptureFix
     client = ["ingest", "restore", "stats"]
     for command in [*admin, *client, *cli.MODEL_COMMANDS, "worker"]:
         assert f"    {command} " in out, command
+
+
+def test_worker_command_becomes_the_worker_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append((path, argv)))
+    cli.main(["worker", "-n", "gpu0@%h"])
+    assert calls == [(sys.executable, [sys.executable, "-m", "worker", "-n", "gpu0@%h"])]
 
 
 @pytest.mark.parametrize("argv", [["keys", "list"], ["verify"]])
