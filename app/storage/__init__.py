@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from app.config import Settings
 from app.storage.base import BlobStore, check_key
 from app.storage.local import LocalStore
 
 __all__ = ["BlobStore", "LocalStore", "build_store", "check_key"]
 
 
-def build_store(settings: Any) -> BlobStore:
+def build_store(settings: Settings) -> BlobStore:
     """The store for `settings.storage_url`: "file:///abs/dir" or a plain path -> LocalStore,
     "s3://bucket/prefix" -> S3Store (its client from the s3_* settings)."""
-    url: str = settings.storage_url or ""
+    url = settings.storage_url
     if not url:
         return LocalStore(Path(settings.data_dir) / "blobs")
     if url.startswith("s3://"):

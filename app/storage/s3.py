@@ -19,7 +19,9 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import SecretStr
 
+from app.config import Settings
 from app.errors import BlobExists, BlobNotFound, StorageUnavailable
 from app.storage.base import check_key
 
@@ -32,12 +34,9 @@ _PRECONDITION = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict
 _UNSUPPORTED = {"501", "NotImplemented"}
 
 
-def _secret(value: Any) -> str | None:
-    """Settings may hold credentials as pydantic SecretStr; boto3 wants plain strings."""
-    if value is None:
-        return None
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if getter else str(value)
+def _secret(value: SecretStr | None) -> str | None:
+    """Settings hold the secret as pydantic SecretStr; boto3 wants a plain string."""
+    return None if value is None else value.get_secret_value()
 
 
 def make_s3_client(
@@ -73,13 +72,16 @@ def make_s3_client(
     return session.client("s3", endpoint_url=endpoint_url or None, config=config)
 
 
-def client_from_settings(settings: Any) -> BaseClient:
-    """Build the client from CCTV_S3_* settings (any attribute left unset falls back to boto3)."""
+def client_from_settings(settings: Settings | None) -> BaseClient:
+    """Build the client from CCTV_S3_* settings (anything unset falls back to boto3's own
+    configuration: AWS_* variables, instance roles)."""
+    if settings is None:
+        return make_s3_client()
     return make_s3_client(
-        endpoint_url=getattr(settings, "s3_endpoint_url", None),
-        region=getattr(settings, "s3_region", None),
-        access_key_id=_secret(getattr(settings, "s3_access_key_id", None)),
-        secret_access_key=_secret(getattr(settings, "s3_secret_access_key", None)),
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=_secret(settings.s3_secret_access_key),
     )
 
 
@@ -112,7 +114,7 @@ class S3Store:
         self._conditional_put = True
 
     @classmethod
-    def from_url(cls, url: str, settings: Any = None) -> S3Store:
+    def from_url(cls, url: str, settings: Settings | None = None) -> S3Store:
         """`s3://bucket/optional/prefix`, client options from settings (or the environment)."""
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
@@ -121,7 +123,7 @@ class S3Store:
             parts.netloc,
             parts.path,
             client=client_from_settings(settings),
-            create_bucket=bool(getattr(settings, "s3_create_bucket", False)),
+            create_bucket=settings is not None and settings.s3_create_bucket,
         )
 
     def __repr__(self) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from app.config import Settings
 from app.errors import BlobExists, BlobNotFound
 from app.storage import BlobStore, build_store
 from tests import services
@@ -23,10 +23,10 @@ def moto() -> Iterator[services.MotoServer]:
         yield server
 
 
-def _settings(storage_url: str, moto: services.MotoServer | None = None) -> SimpleNamespace:
-    return SimpleNamespace(
+def _settings(storage_url: str, moto: services.MotoServer | None = None) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
         storage_url=storage_url,
-        data_dir=None,
         s3_endpoint_url=moto.endpoint_url if moto else None,
         s3_region=moto.region if moto else None,
         s3_access_key_id=moto.access_key_id if moto else None,

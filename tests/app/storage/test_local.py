@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from app.config import Settings
 from app.errors import BlobExists, StorageUnavailable
 from app.storage import LocalStore, build_store
 from app.storage.base import check_key
@@ -72,14 +73,10 @@ def test_check_fails_when_the_folder_cannot_be_written(tmp_path: Path) -> None:
     "url", ["{tmp}/blobs", "file://{tmp}/blobs", "file://localhost{tmp}/blobs"]
 )
 def test_build_store_takes_a_folder_or_a_file_url(tmp_path: Path, url: str) -> None:
-    from types import SimpleNamespace
-
-    store = build_store(SimpleNamespace(storage_url=url.format(tmp=tmp_path), data_dir=None))
+    store = build_store(Settings(_env_file=None, storage_url=url.format(tmp=tmp_path)))  # type: ignore[call-arg]
     assert isinstance(store, LocalStore) and store.root == (tmp_path / "blobs").resolve()
 
 
 def test_build_store_refuses_unknown_schemes(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
     with pytest.raises(ValueError, match="unsupported storage URL"):
-        build_store(SimpleNamespace(storage_url="ftp://example.org/x", data_dir=tmp_path))
+        build_store(Settings(_env_file=None, storage_url="ftp://example.org/x"))  # type: ignore[call-arg]

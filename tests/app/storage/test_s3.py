@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from app.config import Settings
 from app.errors import BlobExists, StorageUnavailable
 from app.storage.s3 import S3Store, make_s3_client
 from tests import services
@@ -21,8 +21,9 @@ def moto() -> Iterator[services.MotoServer]:
         yield server
 
 
-def _settings(moto: services.MotoServer, **extra: object) -> SimpleNamespace:
-    return SimpleNamespace(
+def _settings(moto: services.MotoServer, **extra: object) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
         s3_endpoint_url=moto.endpoint_url,
         s3_region=moto.region,
         s3_access_key_id=moto.access_key_id,
@@ -121,8 +122,7 @@ def test_bucket_is_created_when_missing_if_configured(moto: services.MotoServer)
 
 
 def test_missing_bucket_is_unavailable_when_creation_is_off(moto: services.MotoServer) -> None:
-    settings = _settings(moto)
-    settings.s3_create_bucket = False
+    settings = _settings(moto).model_copy(update={"s3_create_bucket": False})
     store = S3Store.from_url(f"s3://{services.unique_bucket()}", settings)
     with pytest.raises(StorageUnavailable):
         store.check()
@@ -158,7 +158,10 @@ def test_client_has_endpoint_region_timeouts_and_retries() -> None:
 def test_credentials_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "from-env")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-env")
-    store = S3Store.from_url("s3://bucket", SimpleNamespace(s3_endpoint_url="http://127.0.0.1:9"))
+    store = S3Store.from_url(
+        "s3://bucket",
+        Settings(_env_file=None, s3_endpoint_url="http://127.0.0.1:9"),  # type: ignore[call-arg]
+    )
     credentials = store._client._request_signer._credentials  # what every request is signed with
     assert credentials.access_key == "from-env"
 
