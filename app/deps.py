@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.auth.schemas import Principal, Scope
@@ -76,12 +77,17 @@ def _queue(runtime: RuntimeDep) -> RestoreQueue:
     return runtime.queue
 
 
+def _engine(runtime: RuntimeDep) -> Engine:
+    return runtime.engine
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[BlobStore, Depends(_store)]
 ProfileDep = Annotated[Profile, Depends(_profile)]
 RestoreDep = Annotated[RestoreContext, Depends(_restore)]
 RestorerDep = Annotated[RestoreModel, Depends(_restorer)]
 QueueDep = Annotated[RestoreQueue, Depends(_queue)]
+EngineDep = Annotated[Engine, Depends(_engine)]  # readiness only: everything else uses sessions
 
 _api_key = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="An API key from `cctv-archive keys create`"

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app import migrate
-from app.deps import RuntimeDep
+from app.deps import EngineDep, QueueDep, RestorerDep, StoreDep
 from app.errors import ArchiveError, error_body
 
 router = APIRouter(tags=["health"])
@@ -22,7 +22,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(runtime: RuntimeDep) -> JSONResponse:
+def readyz(
+    engine: EngineDep, store: StoreDep, queue: QueueDep, restorer: RestorerDep
+) -> JSONResponse:
     """Database (at the latest migration), blob store, restore queue and model all usable."""
     checks: dict[str, str] = {}
     problems: list[str] = []
@@ -36,16 +38,16 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
             problems.append(f"{name}: {getattr(exc, 'message', None) or exc}")
 
     def database() -> None:
-        with runtime.engine.connect() as connection:
+        with engine.connect() as connection:
             if migrate.current_revision(connection) != migrate.head_revision():
                 raise RuntimeError(
                     "schema is not at the latest migration (run cctv-archive migrate)"
                 )
 
     run("database", database)
-    run("storage", runtime.store.check)
-    run("queue", runtime.queue.check)
-    checks["model"] = f"{runtime.restorer.name} ({runtime.restorer.weights_sha256[:12]})"
+    run("storage", store.check)
+    run("queue", queue.check)
+    checks["model"] = f"{restorer.name} ({restorer.weights_sha256[:12]})"
     if problems:
         body = error_body("not_ready", "; ".join(problems))
         return JSONResponse(body | {"checks": checks}, status_code=503)
