@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_args(sub.add_parser("sweep", help="train at several depths, plot PSNR vs depth"))
     listing = sub.add_parser("models", help="the shipped models: profile, size, validation figures")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.add_argument("--ship", metavar="FILE", help="copy a trained model into the registry")
+    listing.add_argument("--as", dest="ship_as", metavar="NAME", help="its name (with --ship)")
+    listing.add_argument("--profile", help="the profile it was trained for, if not recorded")
     from models.pack import add_arguments as add_pack_args
 
     add_pack_args(sub.add_parser("pack", help="pack training frames into one file for a GPU run"))
@@ -122,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args)
     if args.command == "models":
+        if args.ship:
+            from pathlib import Path
+
+            from models.registry import ship
+
+            if not args.ship_as:
+                raise SystemExit("--ship needs --as NAME")
+            shipped = ship(Path(args.ship), args.ship_as, profile=args.profile)
+            print(f"shipped {shipped.path} for profile {shipped.profile}")
         return list_models(args.json)
     if args.command == "pack":
         from models.pack import run as pack

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import FORMAT, read_metadata
+from models.checkpoint import FORMAT, load_model, read_metadata, save_model
 from models.degradation import Profile, same_pixels
 from models.edsr import EDSR, EDSRConfig
 from models.restorer import WEIGHTS_DIR
@@ -84,6 +84,30 @@ def describe(path: Path) -> ShippedModel:
         size_bytes=path.stat().st_size,
         extra=extra,
     )
+
+
+def ship(
+    source: Path, name: str, *, profile: str | None = None, weights_dir: Path = WEIGHTS_DIR
+) -> ShippedModel:
+    """Copy a trained model file into the weights folder as NAME, recording the profile it was
+    trained for (taken from its header when it has one; `profile` must agree with it)."""
+    network, info = load_model(source)
+    recorded = info.extra.get("profile")
+    if recorded and profile and Profile.parse(recorded) != Profile.parse(profile):
+        raise ValueError(f"{source} was trained for profile {recorded}, not {profile}")
+    chosen = recorded or profile
+    if not chosen:
+        raise ValueError(f"{source} does not record its profile: give it")
+    if not same_pixels(info.degradation_id, Profile.parse(chosen).degradation_id):
+        raise ValueError(f"{source} was trained on {info.degradation_id}, not profile {chosen}")
+    save_model(
+        weights_dir / f"{name}.safetensors",
+        network,
+        name=info.name,
+        degradation_id=info.degradation_id,
+        extra={**info.extra, "profile": chosen},
+    )
+    return describe(weights_dir / f"{name}.safetensors")
 
 
 def shipped_models(weights_dir: Path = WEIGHTS_DIR) -> list[ShippedModel]:

@@ -7,7 +7,7 @@ from models.checkpoint import save_model
 from models.cli import main as cli
 from models.degradation import Profile
 from models.edsr import EDSR, EDSRConfig
-from models.registry import NoModelForProfile, model_for_profile, shipped_models, table
+from models.registry import NoModelForProfile, model_for_profile, ship, shipped_models, table
 from models.restorer import WEIGHTS_DIR
 
 
@@ -80,3 +80,16 @@ def test_models_command_lists_what_is_shipped(capsys: pytest.CaptureFixture[str]
         assert Profile.parse(row["profile"])  # a profile the service can be given
     assert cli(["models"]) == 0
     assert "default" in capsys.readouterr().out
+
+
+def test_ship_records_the_profile_and_refuses_a_contradicting_one(tmp_path: Path) -> None:
+    source = write_model(tmp_path, "trained", None)  # header without a profile, webp-lossless
+    with pytest.raises(ValueError, match="does not record its profile"):
+        ship(source, "x", weights_dir=tmp_path)
+    with pytest.raises(ValueError, match="not profile 400:2:jpeg-q90"):
+        ship(source, "x", profile="400:2:jpeg-q90", weights_dir=tmp_path)
+    shipped = ship(source, "native", profile="native:2:webp-lossless", weights_dir=tmp_path)
+    assert shipped.profile == "native:2:webp-lossless"
+    assert model_for_profile("native:2:png", tmp_path).name == "native"
+    with pytest.raises(ValueError, match="trained for profile native:2:webp-lossless, not 400"):
+        ship(shipped.path, "again", profile="400:2:webp-lossless", weights_dir=tmp_path)
