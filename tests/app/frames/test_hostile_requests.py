@@ -120,6 +120,19 @@ def test_a_field_sent_twice_is_422(archive: Archive, field: str) -> None:
     assert_nothing_left(archive)
 
 
+@pytest.mark.parametrize(("key", "status"), [(None, 401), ("investigator", 403)])
+def test_a_repeated_field_without_the_right_key_is_refused_for_the_key_first(
+    archive: Archive, key: str | None, status: int
+) -> None:
+    response = archive.client.post(
+        "/v1/frames",
+        files={"file": ("frame.png", image_bytes(), "image/png")},
+        data={"camera_id": ["cam-1", "cam-2"], "captured_at": CAPTURED_AT},
+        headers=archive.as_key(key) if key else {},
+    )
+    assert response.status_code == status, response.text
+
+
 def test_two_file_parts_are_422(archive: Archive) -> None:
     response = archive.client.post(
         "/v1/frames",
