@@ -16,7 +16,8 @@ def test_readyz_checks_each_dependency(archive: Archive, tiny_restorer) -> None:
     assert response.status_code == 200
     checks = response.json()["checks"]
     assert checks["database"] == checks["storage"] == checks["queue"] == "ok"
-    assert checks["model"].startswith("tiny-test (")
+    # The model the server actually holds, named with the start of its weights' SHA-256.
+    assert checks["model"] == f"tiny-test ({tiny_restorer.weights_sha256[:12]})"
 
 
 def test_readyz_is_503_when_the_store_cannot_be_written(archive_factory, tmp_path, settings_with):
