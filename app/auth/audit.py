@@ -42,10 +42,14 @@ def entry_hash(entry: AuditLogEntry) -> str:
 
 def append(session: Session, entry: AuditLogEntry) -> None:
     """Add `entry` at the head of the chain (inserted now, committed with the session)."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         # Held to the end of the transaction: the next appender reads this row as its tail.
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(_APPEND_LOCK)))
-    # SQLite serialises writers itself: a transaction whose tail went stale cannot commit.
+    elif dialect == "sqlite":
+        # A write that matches no row takes SQLite's one write lock (waiting out the busy
+        # timeout), so the tail read next is the latest and stays so until commit.
+        session.execute(sa.text("UPDATE audit_log SET id = id WHERE 0"))
     tail = session.scalar(
         sa.select(AuditLogEntry.row_hash).order_by(AuditLogEntry.id.desc()).limit(1)
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -282,3 +283,29 @@ def test_audit_verify_command_prints_one_line_per_problem_and_fails(
         assert out[-1].startswith("audit log: 3 rows, chain BROKEN (2 problems)")
     finally:
         get_settings.cache_clear()
+
+
+def test_concurrent_reads_all_append_to_one_chain(
+    engine: sa.Engine, sessions: sessionmaker[Session]
+) -> None:
+    errors: list[BaseException] = []
+
+    def reader(n: int) -> None:
+        try:
+            for i in range(6):
+                with unit_of_work(sessions) as session:
+                    session.execute(sa.text("SELECT count(*) FROM frames"))  # as a request does
+                    frame_id = f"{n:016x}{i:016x}"
+                    record_read(INVESTIGATOR, "frame.stored.read", frame_id, session=session)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with sessions() as session:
+        report = verify_audit_chain(session)
+    assert report.ok and report.rows == 36
