@@ -170,9 +170,14 @@ def test_cli_trains_and_evaluates(
     )
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "cli-tiny" and result["images"] == 3
+    per_image = result["per_image"]
+    assert len(per_image) == 3
+    # Each mean is the mean of the per-image figures, and bicubic is what Pillow gives.
     for key in ("psnr_y", "psnr_y_bicubic", "ssim", "ssim_bicubic", "psnr_rgb", "psnr_rgb_bicubic"):
-        assert isinstance(result[key], float)
-    assert len(result["per_image"]) == 3
+        assert result[key] == pytest.approx(np.mean([row[key] for row in per_image]))
+    pairs = load_pairs(image_folder, Profile.parse("native:2:png"), progress=False)
+    expected = np.mean([psnr_y(bicubic_upscale(p.lr, 2), p.hr, 2) for p in pairs])
+    assert result["psnr_y_bicubic"] == pytest.approx(expected)
 
 
 def test_init_starts_from_a_saved_model_with_a_fresh_schedule_and_records_the_legs(
