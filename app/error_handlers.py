@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import re
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import ArchiveError, error_body
+from app.errors import ArchiveError, DatabaseUnavailable, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,25 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
+def database_outage(exc: Exception) -> DatabaseUnavailable:
+    """What a client may know of a database error: that it is an outage, and whether the
+    database is full; never the host, the driver or the SQL."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "full" in text or "no space" in text:
+        return DatabaseUnavailable("the database is full (no room for this write); retry later")
+    return DatabaseUnavailable("the database is unavailable; retry later")
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A handled exception (not re-raised to the server): one warning line, no traceback.
+    error = database_outage(exc)
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    logger.warning("%s %s: %s: %s", request.method, request.url.path, error.code, detail)
+    return JSONResponse(
+        error_body(error.code, error.message), status_code=error.status_code, headers=error.headers
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
@@ -79,4 +99,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArchiveError, _archive_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Outages of the database: OperationalError (refused, dropped, disk full, locked),
+    # InterfaceError (connection closed under us), TimeoutError (no pooled connection free).
+    for outage in (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError):
+        app.add_exception_handler(outage, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -148,6 +148,17 @@ class StorageUnavailable(ArchiveError):
         return {"Retry-After": "30"}
 
 
+class DatabaseUnavailable(ArchiveError):
+    """The database cannot be reached, or cannot take a write (disk full): retry later."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "30"}
+
+
 # Messages name the field and the problem; whatever they quote from a request stays short.
 MAX_MESSAGE_CHARS = 300
 
