@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     allowed_formats: Annotated[list[ImageFormat], NoDecode] = list(ALL_FORMATS)
     # Share of frames per camera whose canonical HR frame is kept to measure restoration quality.
     audit_sample_rate: float = Field(0.01, ge=0.0, le=1.0)
+    # /readyz is 503 when the blob folder's disk has less free space than this.
+    min_free_bytes: int = Field(1024**3, ge=0)
 
     # Restorations: a shipped model name (models/weights/NAME.safetensors) or a .safetensors path;
     # empty: the shipped model trained for `profile` (models.registry).

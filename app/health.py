@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app import migrate
-from app.deps import EngineDep, QueueDep, RestorerDep, StoreDep
-from app.errors import ArchiveError, error_body
+from app.deps import EngineDep, QueueDep, RestorerDep, SettingsDep, StoreDep
+from app.errors import ArchiveError, StorageUnavailable, error_body
 
 router = APIRouter(tags=["health"])
 
@@ -23,10 +23,15 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(
-    engine: EngineDep, store: StoreDep, queue: QueueDep, restorer: RestorerDep
+    engine: EngineDep,
+    store: StoreDep,
+    queue: QueueDep,
+    restorer: RestorerDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
-    """Database (at the latest migration), blob store, restore queue and model all usable."""
-    checks: dict[str, str] = {}
+    """Database (at the latest migration), blob store (a small write succeeds, free space over
+    `min_free_bytes`), restore queue and model all usable."""
+    checks: dict[str, Any] = {}
     problems: list[str] = []
 
     def run(name: str, check: Any) -> None:
@@ -45,7 +50,19 @@ def readyz(
                 )
 
     run("database", database)
-    run("storage", store.check)
+
+    def storage() -> None:
+        store.check()
+        free = store.free_bytes()
+        if free is None:
+            return
+        checks["storage_free_bytes"] = free
+        if free < settings.min_free_bytes:
+            raise StorageUnavailable(
+                f"{free} bytes free for blobs, under CCTV_MIN_FREE_BYTES={settings.min_free_bytes}"
+            )
+
+    run("storage", storage)
     run("queue", queue.check)
     checks["model"] = f"{restorer.name} ({restorer.weights_sha256[:12]})"
     if problems:

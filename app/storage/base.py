@@ -9,6 +9,9 @@ from typing import Protocol
 # Keys are built by the app from its own ids, never from user input; this is the last guard.
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
+# What readiness writes: about one stored frame's worth, so a full disk cannot pass.
+PROBE_BYTES = b"\0" * 64 * 1024
+
 
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
@@ -25,7 +28,10 @@ class BlobStore(Protocol):
     def keys(self, prefix: str = "") -> Iterator[str]: ...
 
     def check(self) -> None:
-        """Raise StorageUnavailable unless the store can be written (readiness)."""
+        """Raise StorageUnavailable unless a small blob can be written (readiness)."""
+
+    def free_bytes(self) -> int | None:
+        """Free space where blobs are written; None when the store has no such limit (S3)."""
 
 
 def check_key(key: str) -> str:

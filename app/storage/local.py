@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from app.errors import BlobExists, BlobNotFound, StorageUnavailable
-from app.storage.base import check_key
+from app.storage.base import PROBE_BYTES, check_key
 
 _TMP_PREFIX = ".tmp-"
 
@@ -86,12 +87,25 @@ class LocalStore:
             raise BlobNotFound(key) from exc
 
     def check(self) -> None:
+        """A small blob's worth of bytes written and fsynced (an empty file can still be made on
+        a full disk), then removed."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(prefix=_TMP_PREFIX, dir=self.root):
-                pass
+            with tempfile.TemporaryFile(prefix=_TMP_PREFIX, dir=self.root) as probe:
+                probe.write(PROBE_BYTES)
+                probe.flush()
+                os.fsync(probe.fileno())
         except OSError as exc:
-            raise StorageUnavailable(f"blob folder {self.root} is not writable: {exc}") from exc
+            raise StorageUnavailable(
+                f"blob folder {self.root} cannot take a small write: {exc.strerror}"
+            ) from exc
+
+    def free_bytes(self) -> int | None:
+        """Free space on the blob folder's disk."""
+        try:
+            return shutil.disk_usage(self.root).free
+        except OSError:
+            return None
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from pydantic import SecretStr
 
 from app.config import Settings
 from app.errors import BlobExists, BlobNotFound, StorageUnavailable
-from app.storage.base import check_key
+from app.storage.base import PROBE_BYTES, check_key
 
 # Object metadata key holding the hex SHA-256 of the body. S3 APIs that ignore the flexible
 # checksum headers (older MinIO, Ceph) still keep user metadata, so reads can always verify.
@@ -231,9 +232,14 @@ class S3Store:
             raise self._unavailable("list", exc) from exc
 
     def check(self) -> None:
-        """Raise StorageUnavailable unless the bucket answers (readiness probe)."""
+        """Raise StorageUnavailable unless a small object can be written (readiness probe)."""
         self._ensure_bucket()
-        self._call(self._client.head_bucket, Bucket=self.bucket)
+        probe = self._name(f"readyz-probe-{uuid.uuid4().hex}")
+        self._call(self._client.put_object, Bucket=self.bucket, Key=probe, Body=PROBE_BYTES)
+        self._call(self._client.delete_object, Bucket=self.bucket, Key=probe)
+
+    def free_bytes(self) -> int | None:
+        return None  # a bucket has no free space to report
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import resource
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
 import sqlalchemy as sa
 
 from tests.app.conftest import Archive
@@ -46,3 +52,39 @@ def test_the_api_documents_itself(archive: Archive) -> None:
     assert "/v1/frames/{frame_id}/restored" in spec["paths"]
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     assert archive.client.get("/docs").status_code == 200
+
+
+def test_readyz_is_503_when_a_small_write_fails_though_empty_files_can_be_made(
+    archive: Archive,
+) -> None:
+    # A file-size limit of 0 bytes: creating an empty file still works (what readyz used to
+    # try), writing any byte fails with EFBIG, as writes do on a full disk.
+    previous_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, previous_limit[1]))
+    try:
+        response = archive.client.get("/readyz")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
+        signal.signal(signal.SIGXFSZ, previous_handler)
+    assert response.status_code == 503, response.text
+    assert response.json()["checks"]["storage"] == "unavailable"
+    assert "storage" in response.json()["error"]["message"]
+
+
+def test_readyz_reports_free_space_and_is_503_below_the_threshold(
+    archive_factory: Any, settings_with: Any, tmp_path: Path
+) -> None:
+    free = shutil.disk_usage(tmp_path).free
+    roomy = archive_factory(settings_with(min_free_bytes=1))
+    response = roomy.client.get("/readyz")
+    assert response.status_code == 200
+    # The figure the operating system reports for the blob folder's disk (a few MB of drift).
+    assert abs(response.json()["checks"]["storage_free_bytes"] - free) < 64 * 1024 * 1024
+
+    cramped = archive_factory(settings_with(min_free_bytes=free * 1000))
+    response = cramped.client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["checks"]["storage"] == "unavailable"
+    assert "free" in body["error"]["message"] and "CCTV_MIN_FREE_BYTES" in body["error"]["message"]
