@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     profile: str = "400:2:webp-lossless"
     max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_pixels: int = Field(40_000_000, gt=0)  # an 8K frame is 33 MP
+    # The whole request body must arrive within this (408 after), so a stalled client frees
+    # its worker.
+    body_timeout_s: float = Field(60.0, gt=0)
     allowed_formats: Annotated[list[ImageFormat], NoDecode] = list(ALL_FORMATS)
     # Share of frames per camera whose canonical HR frame is kept to measure restoration quality.
     audit_sample_rate: float = Field(0.01, ge=0.0, le=1.0)

@@ -26,6 +26,7 @@ _STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "upload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",

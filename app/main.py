@@ -15,7 +15,7 @@ from app.error_handlers import install_error_handlers
 from app.frames.endpoints import router as frames_router
 from app.frames.images import allow_pixels
 from app.health import router as health_router
-from app.middleware import BodyLimitMiddleware
+from app.middleware import BodyLimitMiddleware, KeyBeforeBodyMiddleware
 from app.restorations.endpoints import router as restorations_router
 from app.restorations.model import RestoreModel
 from app.restorations.queue import Periodic, RestoreQueue
@@ -67,8 +67,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(
-        BodyLimitMiddleware, max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+        BodyLimitMiddleware,
+        max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+        timeout_s=settings.body_timeout_s,
     )
+    app.add_middleware(KeyBeforeBodyMiddleware)  # outermost: before the body is touched
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(frames_router)

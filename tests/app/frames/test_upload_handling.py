@@ -1,0 +1,83 @@
+"""Upload handling at the ASGI level: the key is checked before the body is read, a body that
+stalls is cut off with 408, and concurrent first uploads of a camera keep one audit reference."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.app.conftest import Archive
+
+Message = dict[str, Any]
+
+
+def _scope(path: str, headers: dict[str, str], method: str = "POST") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+    }
+
+
+def _call(archive: Archive, scope: dict[str, Any], receive: Callable[[], Any]) -> list[Message]:
+    """Run one request through the app (already started by the test client)."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    asyncio.run(archive.client.app(scope, receive, send))  # type: ignore[arg-type]
+    return sent
+
+
+MULTIPART = {"content-type": "multipart/form-data; boundary=b0undary"}
+
+
+@pytest.mark.parametrize("key", [None, "cctv_not-a-key"])
+@pytest.mark.parametrize("path", ["/v1/frames", "/v1/restore-jobs"])
+def test_a_body_is_not_read_before_the_key_is_checked(
+    archive: Archive, key: str | None, path: str
+) -> None:
+    reads = 0
+
+    async def endless_body() -> Message:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    headers = MULTIPART | ({"x-api-key": key} if key else {})
+    sent = _call(archive, _scope(path, headers), endless_body)
+
+    assert sent[0]["status"] == 401
+    assert reads == 0
+    assert b"unauthenticated" in b"".join(m.get("body", b"") for m in sent)
+
+
+def test_a_body_that_stalls_is_cut_off_with_408(archive_factory: Any, settings_with: Any) -> None:
+    archive = archive_factory(settings_with(body_timeout_s=0.5))
+    chunks = [b'--b0undary\r\nContent-Disposition: form-data; name="camera_id"\r\n\r\ncam']
+
+    async def stalling_body() -> Message:
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(), "more_body": True}
+        await asyncio.sleep(20)  # the client sends nothing more, and keeps the connection
+        raise AssertionError("the server waited for the stalled body")
+
+    headers = MULTIPART | {"x-api-key": archive.keys["operator"]}
+    sent = _call(archive, _scope("/v1/frames", headers), stalling_body)
+
+    assert sent[0]["status"] == 408
+    body = b"".join(m.get("body", b"") for m in sent)
+    assert b"request_timeout" in body and b"0.5" in body
