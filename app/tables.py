@@ -2,7 +2,7 @@
 
 from app.auth.models import ApiKey, AuditLogEntry
 from app.db import Base
-from app.frames.models import Frame
+from app.frames.models import CameraFirstFrame, Frame
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
 from app.stats.models import FrameQuality
 
@@ -12,6 +12,7 @@ __all__ = [
     "ApiKey",
     "AuditLogEntry",
     "CachedRestoration",
+    "CameraFirstFrame",
     "Frame",
     "FrameQuality",
     "RestoreJob",

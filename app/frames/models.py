@@ -48,3 +48,13 @@ class Frame(Base):
     # The canonical HR frame (PNG), kept for the audit sample only.
     reference_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     reference_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class CameraFirstFrame(Base):
+    """The frame that is its camera's first audit reference; the primary key makes the claim
+    race-free (one row per camera, whichever upload commits first)."""
+
+    __tablename__ = "camera_first_frames"
+
+    camera_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    frame_id: Mapped[str] = mapped_column(sa.ForeignKey("frames.id", ondelete="CASCADE"))

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.frames.models import Frame
+from app.frames.models import CameraFirstFrame, Frame
 
 
 def get(session: Session, frame_id: str) -> Frame | None:
@@ -31,18 +31,33 @@ def by_idempotency_key(session: Session, key: str) -> Frame | None:
     return session.scalar(sa.select(Frame).where(Frame.idempotency_key == key))
 
 
-def camera_has_reference(session: Session, camera_id: str) -> bool:
-    query = sa.select(Frame.id).where(
-        Frame.camera_id == camera_id, Frame.reference_key.is_not(None)
+def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
+    """Record `frame_id` as the camera's first frame unless one is recorded; True if this call
+    did. On PostgreSQL a concurrent claim waits for this transaction and then finds the row."""
+    statement = (
+        _insert(session)(CameraFirstFrame)
+        .values(camera_id=camera_id, frame_id=frame_id)
+        .on_conflict_do_nothing()
+        .returning(CameraFirstFrame.camera_id)
     )
-    return session.scalar(query.limit(1)) is not None
+    return session.execute(statement).first() is not None
+
+
+def set_reference(session: Session, frame_id: str, key: str, size: int) -> None:
+    session.execute(
+        sa.update(Frame).where(Frame.id == frame_id).values(reference_key=key, reference_bytes=size)
+    )
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def insert_if_absent(session: Session, values: dict[str, Any]) -> bool:
     """Insert a frame unless one with the same camera + bytes or idempotency key exists (a
     concurrent identical upload); True if this call inserted it."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert(session)
     # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO NOTHING.
     statement = insert(Frame).values(**values).on_conflict_do_nothing().returning(Frame.id)
     return session.execute(statement).first() is not None

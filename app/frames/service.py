@@ -75,12 +75,8 @@ def ingest_frame(
     image = decoded.image  # upright 8-bit RGB: what a person saw
     stored = profile.store(image)
     frame_id = new_id()
-    keep_reference = settings.audit_sample_rate > 0 and (
-        in_audit_sample(sha256, settings.audit_sample_rate)
-        or not repository.camera_has_reference(session, upload.camera_id)
-    )
-    reference = encode_png(profile.canonicalise(image)) if keep_reference else None
-    image.close()
+    sampled = settings.audit_sample_rate > 0 and in_audit_sample(sha256, settings.audit_sample_rate)
+    reference = encode_png(profile.canonicalise(image)) if sampled else None
 
     written: list[str] = []
     key = stored_key(frame_id, profile.extension)
@@ -120,12 +116,24 @@ def ingest_frame(
     )
     if not inserted:
         # The same upload raced us in and won: keep its copy, drop ours.
+        image.close()
         for blob in written:
             store.delete(blob)
         existing = _existing(session, upload, sha256)
         if existing is None:
             raise RuntimeError(f"frame insert for camera {upload.camera_id!r} conflicted")
         return Ingested(existing, created=False)
+    # The camera's first frame is always a reference. Claimed after the frame row, in the same
+    # transaction: of concurrent first uploads exactly one claims it (and a rollback frees it).
+    first = settings.audit_sample_rate > 0 and repository.claim_first_frame(
+        session, upload.camera_id, frame_id
+    )
+    if first and ref_key is None:
+        reference = encode_png(profile.canonicalise(image))
+        ref_key = reference_key(frame_id)
+        _put(store, session, written, ref_key, reference, "image/png")
+        repository.set_reference(session, frame_id, ref_key, len(reference))
+    image.close()
     frame = repository.get(session, frame_id)
     assert frame is not None
     return Ingested(frame, created=True)

@@ -4,12 +4,17 @@ stalls is cut off with 408, and concurrent first uploads of a camera keep one au
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from app import migrate
+from tests import services
 from tests.app.conftest import Archive
+from tests.app.images import image_bytes
 
 Message = dict[str, Any]
 
@@ -81,3 +86,31 @@ def test_a_body_that_stalls_is_cut_off_with_408(archive_factory: Any, settings_w
     assert sent[0]["status"] == 408
     body = b"".join(m.get("body", b"") for m in sent)
     assert b"request_timeout" in body and b"0.5" in body
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_settings(request: pytest.FixtureRequest, settings_with: Any) -> Iterator[Any]:
+    # Sampling so rare that only the "first frame of a camera" rule keeps references.
+    if request.param == "sqlite":
+        yield settings_with(audit_sample_rate=1e-9)
+        return
+    with services.postgres_database() as url:
+        migrate.upgrade(url)
+        yield settings_with(audit_sample_rate=1e-9, database_url=url)
+
+
+def test_concurrent_first_uploads_of_a_camera_keep_one_reference(
+    archive_factory: Any, database_settings: Any
+) -> None:
+    archive = archive_factory(database_settings)
+    frames = [image_bytes(seed=seed) for seed in range(16)]
+    with ThreadPoolExecutor(len(frames)) as pool:
+        statuses = list(pool.map(lambda data: archive.upload(data, camera_id="new-cam"), frames))
+    assert [r.status_code for r in statuses] == [201] * len(frames)
+
+    with archive.runtime.engine.connect() as connection:
+        references = connection.execute(
+            sa.text("SELECT count(*) FROM frames WHERE reference_key IS NOT NULL")
+        ).scalar_one()
+    assert references == 1
+    assert len([k for k in archive.blobs() if k.startswith("references/")]) == 1
