@@ -335,22 +335,16 @@ def main(config: TrainConfig) -> Path:
                 "profile": str(profile),
                 "legs": [*legs, leg],
             }
-            if mean > best:
-                best = mean
+            names = ["last"] + (["best"] if mean > best else [])
+            best = max(best, mean)
+            for kind in names:
                 save_model(
-                    out / "best.safetensors",
+                    out / f"{kind}.safetensors",
                     shipped,
                     name=config.name,
                     degradation_id=profile.degradation_id,
                     extra=extra,
                 )
-            save_model(
-                out / "last.safetensors",
-                shipped,
-                name=config.name,
-                degradation_id=profile.degradation_id,
-                extra=extra,
-            )
             atomic_torch_save(
                 {
                     "train_config": asdict(config),
