@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app import __version__
 from app.config import Settings, get_settings
@@ -60,7 +61,9 @@ def create_app(
             sweeper.stop()
             runtime.close()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts and styles served from the package, not a CDN: the
+    # archive often runs on a network without internet.
+    app = FastAPIOffline(
         title="cctv-archive",
         version=__version__,
         summary="CCTV frames stored at reduced resolution, restored on demand with EDSR.",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import resource
 import shutil
 import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.app.conftest import Archive
@@ -88,3 +90,20 @@ def test_readyz_reports_free_space_and_is_503_below_the_threshold(
     body = response.json()
     assert body["checks"]["storage"] == "unavailable"
     assert "free" in body["error"]["message"] and "CCTV_MIN_FREE_BYTES" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_documentation_pages_load_everything_from_the_archive_itself(
+    archive: Archive, page: str
+) -> None:
+    html = archive.client.get(page).text
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assets += re.findall(r"""url:\s*["']([^"']+)["']""", html)  # the schema Swagger UI loads
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts, html[:500]
+    # Nothing from another host (no CDN, no web fonts): a machine without internet sees the page.
+    assert not [a for a in assets if re.match(r"^(https?:)?//", a)], assets
+    for asset in assets:
+        response = archive.client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.content) > 100, asset
