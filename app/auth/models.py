@@ -15,9 +15,19 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (
+        # One key in use per name; revoked keys keep their name and free it for a new key.
+        sa.Index(
+            "uq_api_keys_active_name",
+            "name",
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     prefix: Mapped[str] = mapped_column(sa.String(16))  # shown in listings to tell keys apart
     scopes: Mapped[str] = mapped_column(sa.String(64))  # comma-separated, sorted

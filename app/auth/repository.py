@@ -13,7 +13,10 @@ def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
 
 
 def key_by_name(session: Session, name: str) -> ApiKey | None:
-    return session.scalar(sa.select(ApiKey).where(ApiKey.name == name))
+    """The key that goes by `name`: the one in use, else the latest revoked one."""
+    query = sa.select(ApiKey).where(ApiKey.name == name)
+    query = query.order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc())
+    return session.scalar(query.limit(1))
 
 
 def all_keys(session: Session) -> list[ApiKey]:

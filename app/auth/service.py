@@ -30,7 +30,9 @@ def create_key(name: str, scopes: frozenset[Scope], *, session: Session) -> tupl
     """A new key named `name`; returns the row and the key itself (shown once, never stored)."""
     if not _NAME.match(name):
         raise InvalidInput("key names are 1-64 letters, digits, '.', '_' or '-'")
-    if repository.key_by_name(session, name) is not None:
+    taken = repository.key_by_name(session, name)
+    if taken is not None and taken.revoked_at is None:
+        # A revoked key's name is free again; the revoked row stays for the record.
         raise InvalidInput(f"a key named {name!r} already exists")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(

@@ -3,7 +3,8 @@
 Each command is a `cmd_*` function and an `add_*` function that registers its parser; a new one
 is added to ADMIN_COMMANDS. Commands that only read (keys list, verify) refuse a database that
 is not at the latest migration instead of migrating it; `migrate` and `serve` migrate, and
-`keys create/revoke` and `measure` do too (keys may be made before the first `serve`).
+`keys create/revoke` and `measure` do too. Only `migrate` and `serve` create an archive; the
+others name the database they use (on stderr) and refuse one that does not exist.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import __version__
@@ -40,14 +42,42 @@ def load_model(settings: Settings) -> Restorer:
         raise CommandError(f"cannot load the model (CCTV_MODEL={settings.model!r}): {exc}") from exc
 
 
+def _require_archive(url: str) -> None:
+    """Refuse a database that holds no archive yet: an admin command run from the wrong folder
+    must not quietly start a new, empty archive there (only migrate and serve create one)."""
+    from sqlalchemy.engine import make_url
+
+    from app import migrate
+    from app.db import make_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        exists = bool(parsed.database) and Path(parsed.database).is_file()
+    else:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as connection:
+                exists = migrate.current_revision(connection) is not None
+        finally:
+            engine.dispose()
+    if not exists:
+        raise CommandError(
+            f"no archive at {_redact(url)}: run `cctv-archive migrate` (or `serve`) to create "
+            "one, or set CCTV_DATA_DIR / CCTV_DATABASE_URL to the existing archive"
+        )
+
+
 def session_factory(*, migrate_first: bool) -> SessionFactory:
-    """Sessions on the configured database: migrated first, or checked to be at the latest
-    migration (read-only commands never change the schema)."""
+    """Sessions on the configured database, which must exist (its name goes to stderr):
+    migrated first, or checked to be at the latest migration (read-only commands never change
+    the schema)."""
     from app import migrate
     from app.config import get_settings
     from app.db import make_engine, make_session_factory
 
     settings = get_settings()
+    print(f"database: {_redact(settings.database_url)}", file=sys.stderr)
+    _require_archive(settings.database_url)
     if migrate_first:
         migrate.upgrade(settings.database_url)
         return make_session_factory(settings)

@@ -39,6 +39,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_keys_create_list_revoke(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["migrate"]) == 0
+    capsys.readouterr()
     assert cli.main(["keys", "create", "--name", "nvr-1", "--scopes", "ingest"]) == 0
     created = capsys.readouterr()
     key = created.out.strip()
@@ -290,3 +292,72 @@ def load_model_sha(path: Path) -> str:
     from models.checkpoint import file_sha256
 
     return file_sha256(path)
+
+
+def test_keys_create_with_a_taken_name_fails_with_nothing_on_stdout(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["keys", "create", "--name", "gate", "--scopes", "read"]) == 0
+    capsys.readouterr()
+
+    assert cli.main(["keys", "create", "--name", "gate", "--scopes", "read"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""  # `KEY=$(cctv-archive keys create ...)` captures nothing
+    assert "a key named 'gate' already exists" in err
+
+
+def test_a_revoked_name_can_be_given_to_a_new_key(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["keys", "create", "--name", "gate", "--scopes", "read"]) == 0
+    old = capsys.readouterr().out.strip()
+    assert cli.main(["keys", "revoke", "gate"]) == 0
+
+    assert cli.main(["keys", "create", "--name", "gate", "--scopes", "ingest"]) == 0
+    new = capsys.readouterr().out.strip().splitlines()[-1]
+
+    assert new.startswith("cctv_") and new != old
+    with unit_of_work(make_session_factory(get_settings())) as session:
+        from app.auth.service import authenticate
+        from app.errors import Unauthenticated
+
+        assert authenticate(new, session=session).scopes == frozenset({Scope.ingest})
+        with pytest.raises(Unauthenticated):
+            authenticate(old, session=session)  # the revoked key stays revoked
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["keys", "create", "--name", "x", "--scopes", "read"],
+        ["keys", "revoke", "x"],
+        ["keys", "list"],
+        ["verify"],
+        ["audit", "verify"],
+    ],
+)
+def test_admin_commands_name_their_database_and_never_create_one(
+    env: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = env / "data" / "archive.db"
+
+    assert cli.main(argv) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert str(database) in err and "cctv-archive migrate" in err
+    assert not database.exists()
+
+
+def test_admin_commands_say_which_database_they_use(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["migrate"]) == 0
+    capsys.readouterr()
+    assert cli.main(["keys", "create", "--name", "x", "--scopes", "read"]) == 0
+    out, err = capsys.readouterr()
+    assert f"database: sqlite:///{env / 'data' / 'archive.db'}" in err
+    assert out.strip().startswith("cctv_")  # stdout keeps only the key
