@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+from pydantic import ValidationError
+
 from app import __version__
 from app.cli.admin import ADMIN_COMMANDS
 from app.cli.client import add_client_commands
@@ -59,3 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"cctv-archive: {exc}", file=sys.stderr)
         return 1
+    except ValidationError as exc:  # a CCTV_ variable the settings refuse
+        print(f"cctv-archive: {settings_problem(exc)}", file=sys.stderr)
+        return 1
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """The refused CCTV_ variables and why, in one line."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error.get("loc", ()))
+        name = f"CCTV_{field.upper()}" if field else "the CCTV_ settings"
+        parts.append(f"{name}: {str(error.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return "; ".join(parts)[:300]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -96,25 +97,57 @@ def session_factory(*, migrate_first: bool) -> SessionFactory:
 # -- serve, migrate ---------------------------------------------------------------------------
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, made before anything else so a busy port fails first."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise CommandError(
+            f"cannot listen on {host}:{port} (--host, --port): {exc.strerror or exc}"
+        ) from exc
+    return sock
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app import migrate
     from app.config import get_settings
     from app.main import create_app
+    from models import Profile
 
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    migrate.upgrade(settings.database_url)
-    print(f"database: {_redact(settings.database_url)} (migrated)")
-    print(f"blobs:    {settings.storage_url}")
-    restorer = load_model(settings)
-    print(
-        f"model:    {restorer.name} (weights {restorer.weights_sha256[:16]}) on {restorer.device}"
-    )
-    app = create_app(settings, restorer=restorer)
-    print(f"cctv-archive {__version__} listening on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    try:
+        Profile.parse(settings.profile)
+    except ValueError as exc:
+        raise CommandError(f"CCTV_PROFILE={settings.profile!r} is not valid: {exc}") from exc
+    sock = _bind(args.host, args.port)
+    address = f"http://{args.host}:{args.port}"
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # the app started and the socket accepts requests
+                print(f"cctv-archive {__version__} listening on {address}", flush=True)
+
+    with sock:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        migrate.upgrade(settings.database_url)
+        print(f"database: {_redact(settings.database_url)} (migrated)")
+        print(f"blobs:    {settings.storage_url}")
+        restorer = load_model(settings)
+        print(
+            f"model:    {restorer.name} (weights {restorer.weights_sha256[:16]}) "
+            f"on {restorer.device}"
+        )
+        app = create_app(settings, restorer=restorer)
+        config = uvicorn.Config(app, log_level=args.log_level)
+        AnnouncingServer(config).run(sockets=[sock])
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -117,14 +119,19 @@ def test_serve_migrates_loads_the_model_and_says_where_it_listens(
     model_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.update(app=app, **kwargs))
 
-    assert cli.main(["serve", "--host", "127.0.0.1", "--port", "8765"]) == 0
+    def run(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+        calls.update(app=server.config.app, address=sockets[0].getsockname())
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    port = free_port()
+
+    assert cli.main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 0
 
     out = capsys.readouterr().out
-    assert "listening on http://127.0.0.1:8765" in out
     assert "tiny-file" in out
-    assert (calls["host"], calls["port"]) == ("127.0.0.1", 8765)
+    assert "listening" not in out  # the server never started, so it never said so
+    assert calls["address"] == ("127.0.0.1", port)
     assert migrate.is_current(get_settings().database_url)
 
 
@@ -361,3 +368,70 @@ def test_admin_commands_say_which_database_they_use(
     out, err = capsys.readouterr()
     assert f"database: sqlite:///{env / 'data' / 'archive.db'}" in err
     assert out.strip().startswith("cctv_")  # stdout keeps only the key
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("CCTV_PROFILE", "400:two:webp"), ("CCTV_MAX_PIXELS", "lots")],
+)
+def test_serve_with_a_bad_variable_fails_first_in_one_line_naming_it(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+
+    assert cli.main(["serve", "--port", str(free_port())]) == 1
+
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1 and variable in err and "Traceback" not in err
+    assert "listening" not in out
+    assert not (env / "data").exists()  # nothing made before the check
+
+
+def test_serve_on_a_busy_port_fails_first_in_one_line(
+    model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", "--port", str(port)]) == 1
+
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1
+    assert f"127.0.0.1:{port}" in err and "--port" in err
+    assert "listening" not in out
+    assert not (model_file.parent / "data").exists()  # failed before migrating
+
+
+def test_serve_says_where_it_listens_once_it_answers(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    servers: list[uvicorn.Server] = []
+    original_init = uvicorn.Server.__init__
+
+    def keep(self: uvicorn.Server, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        servers.append(self)
+
+    monkeypatch.setattr(uvicorn.Server, "__init__", keep)
+    port = free_port()
+    answered: list[int] = []
+
+    def announced() -> None:
+        # The moment the address is printed, the server must answer on it.
+        output = ""
+        deadline = time.monotonic() + 60
+        while "listening on" not in output and time.monotonic() < deadline:
+            output += capsys.readouterr().out
+            time.sleep(0.01)
+        answered.append(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code)
+        servers[0].should_exit = True
+
+    watcher = threading.Thread(target=announced)
+    watcher.start()
+    assert cli.main(["serve", "--port", str(port)]) == 0
+    watcher.join()
+    assert answered == [200]
