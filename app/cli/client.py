@@ -53,6 +53,46 @@ def image_files(paths: list[Path]) -> Iterator[Path]:
             raise CommandError(f"no such file or folder: {path}")
 
 
+class NoCaptureTime(Exception):
+    """A file whose capture time is unknown: no EXIF time and no --captured-at."""
+
+
+def capture_time(path: Path, args: argparse.Namespace) -> tuple[datetime, str]:
+    """When the frame was captured, and where that came from: the EXIF DateTimeOriginal (with
+    its OffsetTimeOriginal, or --exif-offset), else --captured-at. Never the file's mtime: a
+    copied file's mtime is the copy's."""
+    taken, offset = _exif_time(path)
+    if taken is not None:
+        source = "EXIF DateTimeOriginal"
+        if offset is None and args.exif_offset is not None:
+            offset, source = args.exif_offset, f"{source}, --exif-offset"
+        if offset is None:
+            raise NoCaptureTime(
+                "its EXIF DateTimeOriginal has no UTC offset: pass --exif-offset (e.g. +02:00)"
+            )
+        try:
+            moment = datetime.strptime(f"{taken.strip()} {offset.strip()}", "%Y:%m:%d %H:%M:%S %z")
+        except ValueError as exc:
+            raise NoCaptureTime(f"unreadable EXIF time {taken!r} {offset!r}") from exc
+        return moment.astimezone(UTC), source
+    if args.captured_at is not None:
+        return args.captured_at.astimezone(UTC), "--captured-at"
+    raise NoCaptureTime("no EXIF capture time in the file: pass --captured-at")
+
+
+def _exif_time(path: Path) -> tuple[str | None, str | None]:
+    from PIL import ExifTags, Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif().get_ifd(ExifTags.IFD.Exif)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None, None  # the server says what is wrong with the file
+    taken = exif.get(ExifTags.Base.DateTimeOriginal)
+    offset = exif.get(ExifTags.Base.OffsetTimeOriginal)
+    return (str(taken) if taken else None), (str(offset) if offset else None)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -63,7 +103,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     sent = stored = 0
     with _client(args) as client:
         for path in tqdm(files, unit="frame", desc=f"ingest {args.camera}"):
-            captured = args.captured_at or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            try:
+                captured, source = capture_time(path, args)
+            except NoCaptureTime as exc:
+                failed += 1
+                tqdm.write(f"{path}: not sent: {exc}")
+                continue
+            tqdm.write(f"{path.name}: captured {captured.isoformat()} ({source})")
             data = path.read_bytes()
             response = _request(
                 lambda data=data, path=path, captured=captured: client.post(
@@ -158,7 +204,15 @@ def add_client_commands(sub: Any) -> None:
     ingest = client("ingest", "upload image files or folders of them")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--camera", required=True)
-    ingest.add_argument("--captured-at", type=timestamp, help="default: each file's mtime")
+    ingest.add_argument(
+        "--captured-at",
+        type=timestamp,
+        help="capture time of the files without an EXIF DateTimeOriginal (ISO 8601 with offset)",
+    )
+    ingest.add_argument(
+        "--exif-offset",
+        help="UTC offset of EXIF times that carry none, e.g. +02:00 (the camera's clock)",
+    )
     ingest.add_argument("--tag", action="append", help="repeatable")
     ingest.set_defaults(handler=cmd_ingest)
 

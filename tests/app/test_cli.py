@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import sys
@@ -225,12 +226,13 @@ def test_ingest_restore_and_stats_over_http(
     (folder / "notes.txt").write_text("not an image: skipped by suffix")
     client = ["--server", url, "--api-key", key]
 
-    assert cli.main(["ingest", str(folder), "--camera", "yard", *client]) == 0
+    ingest = ["ingest", str(folder), "--camera", "yard", "--captured-at", "2024-05-01T12:00:00Z"]
+    assert cli.main([*ingest, *client]) == 0
     out = capsys.readouterr().out
     assert "3 frames archived, 0 already in the archive, 0 failed" in out
     assert "saved" in out
 
-    assert cli.main(["ingest", str(folder), "--camera", "yard", *client]) == 0
+    assert cli.main([*ingest, *client]) == 0
     assert "0 frames archived, 3 already in the archive" in capsys.readouterr().out
 
     import httpx
@@ -254,7 +256,21 @@ def test_ingest_reports_refused_files_and_fails(
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(image_bytes("JPEG")[:200])
     assert (
-        cli.main(["ingest", str(bad), "--camera", "yard", "--server", url, "--api-key", key]) == 1
+        cli.main(
+            [
+                "ingest",
+                str(bad),
+                "--camera",
+                "yard",
+                "--server",
+                url,
+                "--api-key",
+                key,
+                "--captured-at",
+                "2024-05-01T12:00:00Z",
+            ]
+        )
+        == 1
     )
     captured = capsys.readouterr()
     assert "corrupt_image" in captured.out + captured.err
@@ -435,3 +451,62 @@ def test_serve_says_where_it_listens_once_it_answers(
     assert cli.main(["serve", "--port", str(port)]) == 0
     watcher.join()
     assert answered == [200]
+
+
+def _jpeg_with_exif_time(taken: str, offset: str | None) -> bytes:
+    from PIL import ExifTags, Image
+
+    image = Image.open(io.BytesIO(image_bytes("JPEG", seed=7)))
+    exif = Image.Exif()
+    ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    ifd[ExifTags.Base.DateTimeOriginal] = taken
+    if offset is not None:
+        ifd[ExifTags.Base.OffsetTimeOriginal] = offset
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95, exif=exif)
+    return out.getvalue()
+
+
+def test_ingest_takes_the_capture_time_from_exif_else_requires_captured_at(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = server
+    client = ["--server", url, "--api-key", key, "--camera", "porch"]
+    exif = tmp_path / "exif.jpg"
+    exif.write_bytes(_jpeg_with_exif_time("2024:03:02 10:11:12", "+02:00"))
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(image_bytes("PNG", seed=8))  # copied just now: its mtime says nothing
+
+    # Without --captured-at the file with no EXIF time is refused, and said why.
+    assert cli.main(["ingest", str(exif), str(plain), *client]) == 1
+    out, err = capsys.readouterr()
+    assert "plain.png" in out + err and "--captured-at" in out + err
+    assert "exif.jpg: captured 2024-03-02T08:11:12+00:00 (EXIF DateTimeOriginal)" in out + err
+    assert "1 frames archived" in out and "1 failed" in out
+
+    assert cli.main(["ingest", str(plain), *client, "--captured-at", "2024-05-01T06:00:00Z"]) == 0
+    out, err = capsys.readouterr()
+    assert "plain.png: captured 2024-05-01T06:00:00+00:00 (--captured-at)" in out + err
+
+    frames = httpx.get(f"{url}/v1/frames?camera_id=porch", headers={"X-API-Key": key}).json()
+    assert sorted(f["captured_at"] for f in frames["items"]) == [
+        "2024-03-02T08:11:12Z",
+        "2024-05-01T06:00:00Z",
+    ]
+
+
+def test_ingest_refuses_an_exif_time_without_an_offset_unless_given_one(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = server
+    client = ["--server", url, "--api-key", key, "--camera", "lobby"]
+    exif = tmp_path / "local.jpg"
+    exif.write_bytes(_jpeg_with_exif_time("2024:03:02 10:11:12", None))
+
+    assert cli.main(["ingest", str(exif), *client]) == 1
+    out, err = capsys.readouterr()
+    assert "--exif-offset" in out + err
+
+    assert cli.main(["ingest", str(exif), *client, "--exif-offset=-05:00"]) == 0
+    out, err = capsys.readouterr()
+    assert "captured 2024-03-02T15:11:12+00:00 (EXIF DateTimeOriginal, --exif-offset)" in out + err
