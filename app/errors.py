@@ -104,6 +104,11 @@ class ModelIncompatible(ArchiveError):
     code = "model_incompatible"
 
 
+class JobNotResumable(ArchiveError):
+    status_code = 409
+    code = "restore_job_not_resumable"
+
+
 class RestoreFailed(ArchiveError):
     status_code = 500
     code = "restore_failed"

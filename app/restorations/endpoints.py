@@ -127,3 +127,28 @@ def create_restore_job(
 def get_restore_job(job_id: str, principal: ReadKey, session: SessionDep) -> RestoreJobRead:
     """A job's state and progress (done/total) and the frames that failed, with why."""
     return jobs.job_view(job_id, session=session)
+
+
+@router.post(
+    "/v1/restore-jobs/{job_id}/resume",
+    status_code=202,
+    response_model=RestoreJobRead,
+    responses={
+        404: {"description": "unknown job"},
+        409: {"description": "the job is not failed (queued, running or done)"},
+        503: {"description": "restore queue full or unavailable; see Retry-After"},
+    },
+)
+def resume_restore_job(
+    job_id: str,
+    principal: ReadKey,
+    restore: RestoreDep,
+    queue: QueueDep,
+    response: Response,
+) -> RestoreJobRead:
+    """Queue a failed job again (say, after a storage outage): its failed frames are retried,
+    those already restored are kept."""
+    jobs.resume_job(job_id, context=restore, queue=queue)
+    job = _job_view(job_id, restore)
+    response.headers["Location"] = job.links.self
+    return job

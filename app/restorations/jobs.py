@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from app.auth.schemas import Principal
 from app.db import SessionFactory, unit_of_work, utcnow
-from app.errors import FrameNotFound, InvalidInput, JobNotFound, QueueUnavailable
+from app.errors import (
+    FrameNotFound,
+    InvalidInput,
+    JobNotFound,
+    JobNotResumable,
+    QueueUnavailable,
+)
 from app.frames import repository as frames_repository
 from app.restorations import repository
 from app.restorations.context import RestoreContext
@@ -88,6 +94,24 @@ def create_job(
     return job_id
 
 
+def resume_job(job_id: str, *, context: RestoreContext, queue: RestoreQueue) -> None:
+    """Queue a failed job again: its failed frames back to pending, the frames already restored
+    kept. Only a failed job: a queued or running one is still someone's to finish."""
+    with unit_of_work(context.session_factory) as session:
+        job = repository.get_job(session, job_id)
+        if job is None:
+            raise JobNotFound(f"no restore job {job_id!r}")
+        if job.state != "failed":
+            raise JobNotResumable(
+                f"restore job {job_id!r} is {job.state}; only a failed job can be resumed"
+            )
+        repository.retry_failed_items(session, job_id)
+        job.state, job.error, job.attempts = "queued", None, 0
+        job.started_at = job.finished_at = None
+        job.updated_at = utcnow()
+    submit_job(job_id, queue=queue, session_factory=context.session_factory)
+
+
 def job_view(job_id: str, *, session: Session) -> RestoreJobRead:
     """Job `job_id` as the API shows it; JobNotFound (404) if there is none."""
     job = repository.get_job(session, job_id)
@@ -126,6 +150,9 @@ def job_view(job_id: str, *, session: Session) -> RestoreJobRead:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        waited_s=round(
+            ((job.started_at or job.finished_at or utcnow()) - job.created_at).total_seconds(), 3
+        ),
         links=JobLinks(self=f"/v1/restore-jobs/{job.id}"),
     )
 

@@ -94,6 +94,14 @@ def set_items(
     )
 
 
+def retry_failed_items(session: Session, job_id: str) -> None:
+    session.execute(
+        sa.update(RestoreJobItem)
+        .where(RestoreJobItem.job_id == job_id, RestoreJobItem.state == "failed")
+        .values(state="pending", error=None)
+    )
+
+
 def fail_pending_items(session: Session, job_id: str, error: str) -> None:
     session.execute(
         sa.update(RestoreJobItem)

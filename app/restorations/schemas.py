@@ -64,4 +64,7 @@ class RestoreJobRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    # Seconds from acceptance until a worker started it (or until now, while still queued): a
+    # job whose worker died waits up to the broker's visibility timeout before it is redelivered.
+    waited_s: float
     links: JobLinks

@@ -38,6 +38,7 @@ def test_every_route_but_the_public_ones_is_401_without_a_key(archive: Archive) 
         "GET /v1/stats/storage",
         "POST /v1/frames",
         "POST /v1/restore-jobs",
+        "POST /v1/restore-jobs/{job_id}/resume",
     ]
 
 

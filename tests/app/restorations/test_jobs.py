@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -243,3 +244,55 @@ def test_job_state_is_recorded_in_the_database(archive: Archive) -> None:
         job = session.get(RestoreJob, job_id)
         assert job is not None
         assert job.attempts == 1 and job.started_at is not None
+
+
+def test_the_job_view_says_how_long_the_job_has_waited(archive_factory, settings) -> None:
+    archive = archive_factory(settings, queue=NotQueued())  # no worker ever takes it
+    job_id = post_job(archive, {"frame_ids": frames(archive, 1)}).json()["id"]
+    with archive.runtime.session_factory.begin() as session:  # accepted ten minutes ago
+        job = session.get(RestoreJob, job_id)
+        assert job is not None
+        job.created_at = job.created_at - timedelta(minutes=10)
+
+    view = archive.get(f"/v1/restore-jobs/{job_id}").json()
+
+    assert view["state"] == "queued"
+    assert 600 <= view["waited_s"] < 660
+
+
+def test_an_investigator_resumes_a_failed_job(archive_factory, settings, tiny_restorer) -> None:
+    queue = NotQueued()
+    archive = archive_factory(settings, queue=queue)
+    ids = frames(archive, 2)
+    job_id = post_job(archive, {"frame_ids": ids}).json()["id"]
+    fail_restore_job(job_id, "S3 unavailable", session_factory=archive.runtime.session_factory)
+    assert archive.get(f"/v1/restore-jobs/{job_id}").json()["failed"] == 2
+
+    response = archive.client.post(
+        f"/v1/restore-jobs/{job_id}/resume", headers=archive.as_key("investigator")
+    )
+
+    assert response.status_code == 202, response.text
+    resumed = response.json()
+    assert (resumed["state"], resumed["pending"], resumed["failed"]) == ("queued", 2, 0)
+    assert resumed["error"] is None and resumed["finished_at"] is None
+    assert queue.jobs == [job_id, job_id]  # handed to the queue again
+    runtime = archive.runtime
+    run_restore_job(
+        job_id, RestoreContext(runtime.session_factory, runtime.store, tiny_restorer, settings)
+    )
+    assert archive.get(f"/v1/restore-jobs/{job_id}").json()["done"] == 2
+
+
+def test_only_a_failed_job_can_be_resumed(archive_factory, settings) -> None:
+    archive = archive_factory(settings, queue=NotQueued())
+    job_id = post_job(archive, {"frame_ids": frames(archive, 1)}).json()["id"]
+    response = archive.client.post(
+        f"/v1/restore-jobs/{job_id}/resume", headers=archive.as_key("investigator")
+    )
+    assert response.status_code == 409
+    assert "queued" in response.json()["error"]["message"]
+    unknown = archive.client.post(
+        "/v1/restore-jobs/nope/resume", headers=archive.as_key("investigator")
+    )
+    assert unknown.status_code == 404
