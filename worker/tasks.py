@@ -13,7 +13,6 @@ import threading
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
@@ -24,8 +23,11 @@ from worker.celery_app import RESTORE_TASK, celery_app
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRIES = 5
-BACKOFF_BASE_S = 2.0
+# A transient outage (S3, the database, the network) is retried for this long in all, so an
+# outage of a few minutes never fails a job for good (5 quick retries spent 6 s); an investigator
+# can still resume a job that failed (POST /v1/restore-jobs/{id}/resume).
+RETRY_WINDOW_S = 600.0
+BACKOFF_BASE_S = 5.0
 BACKOFF_MAX_S = 120.0  # well under the visibility timeout: a retry waits in this worker's memory
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -56,19 +58,23 @@ def restore_context() -> RestoreContext:
         return _context
 
 
-@worker_process_init.connect
-def _warm_up(**_: object) -> None:
-    # Load the model when the process starts, not when the first job arrives; a failure here is
-    # logged and retried by the first task, which then marks its job failed with the reason.
-    try:
-        restore_context()
-    except Exception:
-        logger.exception("restore worker: could not load resources at start")
+# The model is loaded by the first task of each pool process (restore_context), not when the
+# process starts: Celery kills a pool process that is not up within worker_proc_alive_timeout,
+# and loading a model under load missed that deadline again and again.
 
 
 def backoff_s(retries: int) -> float:
-    """Exponential backoff with full jitter, so workers do not retry in lockstep."""
-    return random.uniform(0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**retries))
+    """Exponential backoff with "equal" jitter: at least half of each step, so the retries of an
+    outage add up to minutes, and workers do not retry in lockstep."""
+    step = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**retries)
+    return random.uniform(step / 2, step)
+
+
+def retry_delay_s(retries: int, retried_for_s: float) -> float | None:
+    """How long to wait before the next try, or None once RETRY_WINDOW_S has been spent."""
+    if retried_for_s >= RETRY_WINDOW_S:
+        return None
+    return backoff_s(retries)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -82,9 +88,10 @@ def fail_job(job_id: str, reason: str) -> None:
     fail_restore_job(job_id, reason, session_factory=restore_context().session_factory)
 
 
-@celery_app.task(bind=True, name=RESTORE_TASK, max_retries=MAX_RETRIES)
-def restore_job(self: Task, job_id: str) -> None:
-    """Restore every frame of restore job `job_id`; safe to run more than once."""
+@celery_app.task(bind=True, name=RESTORE_TASK, max_retries=None)
+def restore_job(self: Task, job_id: str, retried_for_s: float = 0.0) -> None:
+    """Restore every frame of restore job `job_id`; safe to run more than once. Transient
+    failures are retried until `retried_for_s` (the waits so far) reaches RETRY_WINDOW_S."""
     try:
         run_restore_job(job_id, restore_context())
     except SoftTimeLimitExceeded:
@@ -92,10 +99,14 @@ def restore_job(self: Task, job_id: str) -> None:
         fail_job(job_id, f"restore job ran longer than its time limit ({limit} s)")
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        if is_transient(exc) and self.request.retries < MAX_RETRIES:
-            delay = backoff_s(self.request.retries)
+        delay = retry_delay_s(self.request.retries, retried_for_s) if is_transient(exc) else None
+        if delay is not None:
             logger.warning("restore job %s: %s; retry in %.1f s", job_id, reason, delay)
-            raise self.retry(exc=exc, countdown=delay) from exc
+            raise self.retry(
+                exc=exc, countdown=delay, args=[job_id, retried_for_s + delay], kwargs={}
+            ) from exc
         logger.exception("restore job %s failed", job_id)
         attempts = self.request.retries + 1
-        fail_job(job_id, reason if attempts == 1 else f"{reason} (after {attempts} attempts)")
+        if attempts > 1:
+            reason = f"{reason} (after {attempts} attempts over {retried_for_s:.0f} s)"
+        fail_job(job_id, reason)

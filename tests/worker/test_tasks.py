@@ -48,7 +48,8 @@ def runs(
     """Install `behaviour(attempt)` as run_restore_job; returns the attempts it saw."""
     context = SimpleNamespace(session_factory=session_factory)
     monkeypatch.setattr(tasks, "restore_context", lambda: context)
-    monkeypatch.setattr(tasks, "backoff_s", lambda retries: 0.0)
+    # Each retry counts a minute of waiting (eager tasks retry at once, so the test waits none).
+    monkeypatch.setattr(tasks, "backoff_s", lambda retries: 60.0)
 
     def install(behaviour: Callable[[int], None]) -> list[int]:
         attempts: list[int] = []
@@ -89,12 +90,13 @@ def test_a_job_that_keeps_failing_ends_failed_with_its_reason(
 
     attempts = runs(down)
     tasks.restore_job.apply(args=["job-1"])
-    assert len(attempts) == tasks.MAX_RETRIES + 1  # bounded: no retry loop
+    # Retried for the whole window, a minute at a time, then failed: bounded, no retry loop.
+    assert len(attempts) == tasks.RETRY_WINDOW_S / 60 + 1
     job = _job(session_factory)
     assert job.state == "failed"
     assert job.error is not None
     assert "S3 endpoint went away" in job.error
-    assert f"after {tasks.MAX_RETRIES + 1} attempts" in job.error
+    assert f"after {len(attempts)} attempts over {tasks.RETRY_WINDOW_S:.0f} s" in job.error
 
 
 def test_a_permanent_error_fails_the_job_at_once(runs: Any, session_factory: Any) -> None:
@@ -119,8 +121,41 @@ def test_a_database_that_went_away_is_transient() -> None:
 def test_backoff_grows_and_stays_bounded() -> None:
     for retries in range(12):
         ceiling = min(tasks.BACKOFF_MAX_S, tasks.BACKOFF_BASE_S * 2**retries)
-        assert all(0 <= tasks.backoff_s(retries) <= ceiling for _ in range(20))
+        assert all(ceiling / 2 <= tasks.backoff_s(retries) <= ceiling for _ in range(20))
     assert tasks.BACKOFF_MAX_S * 10 < 3600  # far inside the default visibility timeout
+
+
+def test_a_transient_outage_is_retried_for_minutes_not_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tasks.random, "uniform", lambda low, high: low)  # the shortest jitter
+    retried_for, retries = 0.0, 0
+    while (delay := tasks.retry_delay_s(retries, retried_for)) is not None:
+        retried_for += delay
+        retries += 1
+    # Even at the shortest waits, an S3 outage of several minutes is outlasted (one of 26 s
+    # failed jobs for good when 5 retries took 6 s), and the retrying still ends.
+    assert retried_for >= 5 * 60
+    assert retried_for < tasks.RETRY_WINDOW_S + tasks.BACKOFF_MAX_S
+    assert retries < 30
+
+
+def test_a_pool_process_does_not_load_the_model_when_it_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from celery.signals import worker_process_init
+
+    from app.restorations.context import RestoreContext
+
+    built: list[object] = []
+    monkeypatch.setattr(RestoreContext, "from_settings", lambda settings: built.append(settings))
+    monkeypatch.setattr(tasks, "_context", None)
+
+    worker_process_init.send(sender=None)  # what Celery sends in each new pool process
+
+    # Loading a model here missed Celery's 4 s start-up deadline under load (killed in a loop);
+    # the first task loads it.
+    assert built == []
 
 
 def test_the_restore_bundle_is_built_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
