@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     restore_queue_size: int = Field(64, ge=1)
     restore_batch_size: int = Field(8, ge=1, le=256)
     restore_job_max_frames: int = Field(10_000, ge=1)
+    # A queued or running job without progress this long that no worker is known to hold is
+    # resumed by housekeeping (on Celery, after the visibility timeout at the earliest).
+    restore_stale_job_s: float = Field(60.0, gt=0)
 
     # Scale-out (issue 5): Celery on Redis, S3 blobs.
     broker_url: str = "redis://127.0.0.1:6379/0"

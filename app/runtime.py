@@ -14,7 +14,7 @@ from app.db import SessionFactory, make_engine, make_session_factory
 from app.restorations.batching import BatchingRestorer
 from app.restorations.cache import sweep_expired_cache
 from app.restorations.context import RestoreContext
-from app.restorations.jobs import unfinished_job_ids
+from app.restorations.jobs import sweep_unowned_jobs, unfinished_job_ids
 from app.restorations.model import RestoreModel, check_profile, load_restorer
 from app.restorations.queue import InProcessQueue, RestoreQueue
 from app.restorations.task import fail_restore_job, run_restore_job
@@ -122,6 +122,9 @@ def build_runtime(
 def housekeeping(runtime: Runtime) -> None:
     """Delete expired restorations; in the embedded default, also measure a few audit-sample
     frames (with Celery workers, `cctv-archive measure` does it where the GPU is)."""
+    resumed = sweep_unowned_jobs(context=runtime.restore, queue=runtime.queue)
+    if resumed:
+        logger.info("restore jobs: %d that no worker held queued again", resumed)
     removed = sweep_expired_cache(session_factory=runtime.session_factory, store=runtime.store)
     if removed:
         logger.info("restore cache: %d expired entries removed", removed)

@@ -99,6 +99,9 @@ class CeleryQueue:
         except BROKER_ERRORS as exc:
             raise self._unavailable(exc) from exc
 
+    def owns(self, job_id: str) -> bool | None:
+        return None  # Redis holds the messages; whether a worker has this one is not known here
+
     def check(self) -> None:
         """Raise QueueUnavailable unless the broker accepts a connection (readiness probe)."""
         try:

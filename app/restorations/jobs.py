@@ -3,11 +3,14 @@ queue once committed, and show its progress. The task that runs them is in task.
 
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from app.auth.schemas import Principal
+from app.config import Settings
 from app.db import SessionFactory, unit_of_work, utcnow
 from app.errors import (
     FrameNotFound,
@@ -25,6 +28,8 @@ from app.restorations.provenance import Method, OutputFormat
 from app.restorations.queue import RestoreQueue
 from app.restorations.schemas import JobError, JobItem, JobLinks, RestoreJobCreate, RestoreJobRead
 from app.restorations.task import fail_restore_job
+
+logger = logging.getLogger(__name__)
 
 
 def new_job(
@@ -92,6 +97,50 @@ def create_job(
         job_id = new_job(session, frame_ids, request.method, request.format, principal.name).id
     submit_job(job_id, queue=queue, session_factory=context.session_factory)
     return job_id
+
+
+def _queue_holds(queue: RestoreQueue, job_id: str) -> bool | None:
+    owns = getattr(queue, "owns", None)  # test doubles may not have it: unknown
+    return owns(job_id) if owns is not None else None
+
+
+def _idle_cutoff(settings: Settings, *, owner_known: bool) -> datetime:
+    idle_s = settings.restore_stale_job_s
+    if not owner_known:  # a broker redelivers a dead worker's job after the visibility timeout
+        idle_s = max(idle_s, settings.restore_visibility_timeout_s)
+    return utcnow() - timedelta(seconds=idle_s)
+
+
+def held_by_a_worker(job: RestoreJob, *, queue: RestoreQueue, settings: Settings) -> bool:
+    """Whether someone will finish `job`: the queue says it holds it; or, where the queue cannot
+    tell (Celery), the job made progress within the stale limit and the visibility timeout."""
+    held = _queue_holds(queue, job.id)
+    if held is not None:
+        return held
+    return job.updated_at >= _idle_cutoff(settings, owner_known=False)
+
+
+def sweep_unowned_jobs(*, context: RestoreContext, queue: RestoreQueue) -> int:
+    """Resume the queued or running jobs no worker holds (a failure that could not be recorded,
+    a lost message): handed to the queue again, or failed if it refuses them. Returns how many."""
+    settings = context.settings
+    known_cutoff = _idle_cutoff(settings, owner_known=True)
+    unknown_cutoff = _idle_cutoff(settings, owner_known=False)
+    orphans: list[str] = []
+    with unit_of_work(context.session_factory) as session:
+        for job in repository.idle_active_jobs(session, known_cutoff):
+            held = _queue_holds(queue, job.id)
+            if held or (held is None and job.updated_at >= unknown_cutoff):
+                continue
+            job.updated_at = utcnow()  # resubmitted once per stale period, not every round
+            orphans.append(job.id)
+    for job_id in orphans:
+        logger.warning("restore job %s: no worker holds it; queued again", job_id)
+        try:
+            submit_job(job_id, queue=queue, session_factory=context.session_factory)
+        except QueueUnavailable:
+            logger.warning("restore job %s: the queue refused it; failed", job_id)
+    return len(orphans)
 
 
 def resume_job(job_id: str, *, context: RestoreContext, queue: RestoreQueue) -> None:

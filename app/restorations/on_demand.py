@@ -21,7 +21,7 @@ from app.restorations.cache import (
     write_restorations,
 )
 from app.restorations.context import RestoreContext
-from app.restorations.jobs import new_job, submit_job
+from app.restorations.jobs import held_by_a_worker, new_job, submit_job
 from app.restorations.model import check_restorable
 from app.restorations.provenance import Method, OutputFormat
 from app.restorations.queue import RestoreQueue
@@ -57,6 +57,10 @@ def restore_or_enqueue(
             return hit
         if method is Method.edsr:
             job = repository.active_job_for(session, frame.id, method.value, fmt.value)
+            if job is not None and not held_by_a_worker(
+                job, queue=queue, settings=context.settings
+            ):
+                job = None  # never wait on a job no one will finish; the sweep resumes it
             if job is None:
                 job, created = new_job(session, [frame.id], method, fmt, principal.name), True
             job_id = job.id

@@ -27,6 +27,10 @@ class RestoreQueue(Protocol):
     def start(self) -> None:
         """Begin taking jobs (the server calls it once, at start)."""
 
+    def owns(self, job_id: str) -> bool | None:
+        """Whether job `job_id` is in this queue's hands (waiting or running); None when the
+        queue cannot tell (a broker holds the messages)."""
+
     def resume(self) -> int:
         """Queue again the jobs a stopped server left unfinished; returns how many."""
 
@@ -55,6 +59,8 @@ class InProcessQueue:
         self._on_error = on_error
         self._unfinished = unfinished
         self._jobs: queue.Queue[str | None] = queue.Queue(maxsize=max_pending)
+        self._owned: set[str] = set()  # waiting or running here
+        self._owned_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"restore-{i}", daemon=True)
             for i in range(workers)
@@ -93,9 +99,15 @@ class InProcessQueue:
         for thread in self._threads:
             thread.join(timeout)
 
+    def owns(self, job_id: str) -> bool | None:
+        with self._owned_lock:
+            return job_id in self._owned
+
     def submit(self, job_id: str) -> None:
         try:
-            self._jobs.put_nowait(job_id)
+            with self._owned_lock:
+                self._jobs.put_nowait(job_id)
+                self._owned.add(job_id)
         except queue.Full:
             raise QueueUnavailable(
                 f"the restore queue is full ({self._jobs.maxsize} jobs waiting); retry later",
@@ -118,12 +130,20 @@ class InProcessQueue:
             try:
                 self._run(job_id)
             except Exception as exc:
-                logger.exception("restore job %s failed", job_id)
-                if self._on_error is not None:
-                    try:
-                        self._on_error(job_id, exc)
-                    except Exception:
-                        logger.exception("could not record the failure of restore job %s", job_id)
+                self._failed(job_id, exc)
+            finally:
+                with self._owned_lock:
+                    self._owned.discard(job_id)
+
+    def _failed(self, job_id: str, exc: Exception) -> None:
+        logger.exception("restore job %s failed", job_id, exc_info=exc)
+        if self._on_error is not None:
+            try:
+                self._on_error(job_id, exc)
+            except Exception:
+                # Left queued in the database, in no one's hands: the housekeeping sweep of
+                # unowned jobs resumes it (or fails it once it can).
+                logger.exception("could not record the failure of restore job %s", job_id)
 
 
 class Periodic:

@@ -77,6 +77,14 @@ def active_job_for(session: Session, frame_id: str, method: str, fmt: str) -> Re
     return session.scalar(query)
 
 
+def idle_active_jobs(session: Session, idle_since: datetime) -> list[RestoreJob]:
+    """Queued or running jobs with no progress since `idle_since`, oldest first."""
+    query = sa.select(RestoreJob).where(
+        RestoreJob.state.in_(ACTIVE), RestoreJob.updated_at < idle_since
+    )
+    return list(session.scalars(query.order_by(RestoreJob.updated_at)))
+
+
 def unfinished_job_ids(session: Session) -> list[str]:
     query = sa.select(RestoreJob.id).where(RestoreJob.state.in_(ACTIVE))
     return list(session.scalars(query.order_by(RestoreJob.created_at)))

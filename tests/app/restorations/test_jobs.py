@@ -296,3 +296,59 @@ def test_only_a_failed_job_can_be_resumed(archive_factory, settings) -> None:
         "/v1/restore-jobs/nope/resume", headers=archive.as_key("investigator")
     )
     assert unknown.status_code == 404
+
+
+# -- jobs no worker owns ----------------------------------------------------------------------
+
+
+def _orphan_job(archive: Archive, frame_id: str, minutes_ago: int = 60) -> str:
+    """A job left queued by a failure that could not even be recorded (a full disk): in the
+    database, in no worker's hands."""
+    from app.db import unit_of_work
+    from app.restorations.jobs import new_job
+    from app.restorations.provenance import Method, OutputFormat
+
+    with unit_of_work(archive.runtime.session_factory) as session:
+        job = new_job(session, [frame_id], Method.edsr, OutputFormat.png, "investigator")
+        job.created_at = job.updated_at = job.created_at - timedelta(minutes=minutes_ago)
+        return job.id
+
+
+def test_an_on_demand_restore_never_waits_on_a_job_no_worker_owns(archive: Archive) -> None:
+    frame_id = frames(archive, 1)[0]
+    orphan = _orphan_job(archive, frame_id)
+
+    response = archive.get(f"/v1/frames/{frame_id}/restored?wait=20")
+
+    assert response.status_code == 200, response.text  # restored by a job of its own
+    assert response.headers["content-type"] == "image/png"
+    assert archive.get(f"/v1/restore-jobs/{orphan}").json()["state"] == "queued"  # not attached
+
+
+def test_housekeeping_resumes_a_job_no_worker_owns(archive: Archive) -> None:
+    from app.runtime import housekeeping
+
+    frame_id = frames(archive, 1)[0]
+    orphan = _orphan_job(archive, frame_id)
+
+    housekeeping(archive.runtime)
+
+    job = wait_for_job(archive, orphan, timeout=20)
+    assert (job["state"], job["done"]) == ("done", 1)
+
+
+def test_housekeeping_leaves_alone_a_recent_job_it_cannot_see_the_owner_of(
+    archive_factory, settings
+) -> None:
+    from app.runtime import housekeeping
+
+    queue = NotQueued()  # like Celery: the queue cannot say who holds a job
+    archive = archive_factory(settings, queue=queue)
+    frame_id = frames(archive, 1)[0]
+    recent = _orphan_job(archive, frame_id, minutes_ago=1)
+    stale = _orphan_job(archive, frames(archive, 1, hour0=20)[0], minutes_ago=24 * 60)
+
+    housekeeping(archive.runtime)
+
+    assert queue.jobs == [stale]  # resubmitted; the recent one may well be in a worker's hands
+    assert archive.get(f"/v1/restore-jobs/{recent}").json()["state"] == "queued"
