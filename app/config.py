@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # The whole request body must arrive within this (408 after), so a stalled client frees
     # its worker.
     body_timeout_s: float = Field(60.0, gt=0)
+    # Uploads decoded at once; each holds up to ~max_pixels x 3 bytes plus working copies, so
+    # this bounds ingest memory (README, Configuration).
+    max_concurrent_decodes: int = Field(2, ge=1, le=64)
     allowed_formats: Annotated[list[ImageFormat], NoDecode] = list(ALL_FORMATS)
     # Share of frames per camera whose canonical HR frame is kept to measure restoration quality.
     audit_sample_rate: float = Field(0.01, ge=0.0, le=1.0)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -68,7 +70,29 @@ def ingest_frame(
     existing = _existing(session, upload, sha256)
     if existing is not None:
         return Ingested(existing, created=False)
+    # A decoded frame holds about max_pixels x 3 bytes and its working copies until it is
+    # stored: bounding how many are decoded at once bounds the server's memory.
+    with decode_slots(settings.max_concurrent_decodes):
+        return _ingest_new(
+            upload, sha256, session=session, store=store, profile=profile, settings=settings
+        )
 
+
+@lru_cache
+def decode_slots(count: int) -> threading.BoundedSemaphore:
+    """The process's decode slots (one semaphore per configured count)."""
+    return threading.BoundedSemaphore(count)
+
+
+def _ingest_new(
+    upload: Upload,
+    sha256: str,
+    *,
+    session: Session,
+    store: BlobStore,
+    profile: Profile,
+    settings: Settings,
+) -> Ingested:
     decoded = decode_upload(
         upload.data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
     )

@@ -114,3 +114,39 @@ def test_concurrent_first_uploads_of_a_camera_keep_one_reference(
         ).scalar_one()
     assert references == 1
     assert len([k for k in archive.blobs() if k.startswith("references/")]) == 1
+
+
+def test_concurrent_uploads_decode_at_most_max_concurrent_decodes_at_once(
+    archive_factory: Any, settings_with: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from app.frames import service
+
+    archive = archive_factory(settings_with(max_concurrent_decodes=2))
+    running = peak = 0
+    lock = threading.Lock()
+    real_decode = service.decode_upload
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.2)  # long enough for the other uploads to arrive meanwhile
+            return real_decode(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(service, "decode_upload", counting_decode)
+    uploads = [image_bytes(seed=100 + i) for i in range(8)]
+    with ThreadPoolExecutor(len(uploads)) as pool:
+        statuses = list(pool.map(lambda data: archive.upload(data).status_code, uploads))
+
+    assert statuses == [201] * len(uploads)
+    # Each decode holds up to ~max_pixels x 3 bytes (plus its working copies): the bound on
+    # concurrent decodes is what bounds the server's memory.
+    assert peak == 2
