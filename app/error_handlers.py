@@ -81,11 +81,17 @@ def database_outage(exc: Exception) -> DatabaseUnavailable:
     return DatabaseUnavailable("the database is unavailable; retry later")
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # A handled exception (not re-raised to the server): one warning line, no traceback.
+def log_database_outage(method: str, path: str, exc: Exception) -> DatabaseUnavailable:
+    """The outage as the client sees it, logged as one warning line (no traceback)."""
     error = database_outage(exc)
     detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
-    logger.warning("%s %s: %s: %s", request.method, request.url.path, error.code, detail)
+    logger.warning("%s %s: %s: %s", method, path, error.code, detail)
+    return error
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A handled exception (not re-raised to the server): one warning line, no traceback.
+    error = log_database_outage(request.method, request.url.path, exc)
     return JSONResponse(
         error_body(error.code, error.message), status_code=error.status_code, headers=error.headers
     )

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.service import authenticate
 from app.db import SessionFactory, unit_of_work
-from app.error_handlers import database_outage
+from app.error_handlers import log_database_outage
 from app.errors import ArchiveError, error_body
 
 
@@ -100,7 +100,7 @@ class KeyBeforeBodyMiddleware:
         except ArchiveError as exc:
             error = exc
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-            error = database_outage(exc)
+            error = log_database_outage(scope["method"], scope["path"], exc)
         else:
             await self.app(scope, receive, send)
             return
