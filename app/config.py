@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     result_backend_url: str | None = None
     restore_queue: str = "restore"
     restore_time_limit_s: int = Field(1800, gt=0)
+    # Redis redelivers an unacknowledged job after this: a worker that dies whole (SIGKILL, host
+    # lost) delays its job by up to this long (the job view's waited_s shows it).
     restore_visibility_timeout_s: int = Field(3600, gt=0)
     # On SIGTERM a Celery worker lets running jobs finish this long, then hands them back.
     restore_shutdown_grace_s: float = Field(60.0, ge=0)
