@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
 from app.errors import StorageUnavailable
+from app.restorations.celery_queue import HEALTH_TASK, send_health_reply
 from app.restorations.context import RestoreContext
 from app.restorations.task import fail_restore_job, run_restore_job
 from worker.celery_app import RESTORE_TASK, celery_app
@@ -110,3 +111,19 @@ def restore_job(self: Task, job_id: str, retried_for_s: float = 0.0) -> None:
         if attempts > 1:
             reason = f"{reason} (after {attempts} attempts over {retried_for_s:.0f} s)"
         fail_job(job_id, reason)
+
+
+@celery_app.task(bind=True, name=HEALTH_TASK, ignore_result=True)
+def health(self: Task, reply_key: str) -> None:
+    """Prove that this pool process can run restore jobs: build its restore context (the model
+    loaded lazily, as the first restore job would) and reply to the waiting check
+    (`cctv-archive worker-check`). A failure is replied with its kind, not its details."""
+    worker = self.request.hostname or "?"
+    try:
+        restorer = restore_context().restorer
+        reply = {"ok": True, "worker": worker, "model": restorer.name}
+    except Exception as exc:
+        logger.exception("health task: the restore context cannot be built")
+        reason = f"cannot load the model or its stores ({type(exc).__name__}); see its log"
+        reply = {"ok": False, "worker": worker, "reason": reason}
+    send_health_reply(self.app.conf.broker_url, reply_key, reply)

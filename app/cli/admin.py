@@ -345,6 +345,41 @@ def add_audit(sub: Any) -> None:
     ).set_defaults(handler=cmd_audit_verify)
 
 
+# -- worker-check ------------------------------------------------------------------------------
+
+
+def cmd_worker_check(args: argparse.Namespace) -> int:
+    from app.config import get_settings
+    from app.errors import QueueUnavailable
+    from app.restorations.celery_queue import CeleryQueue
+
+    settings = get_settings()
+    if settings.restore_backend != "celery":
+        raise CommandError(
+            "worker-check needs CCTV_RESTORE_BACKEND=celery "
+            f"(it is {settings.restore_backend!r}: restores run inside the server)"
+        )
+    if args.timeout <= 0:
+        raise CommandError(f"--timeout must be positive, not {args.timeout:g}")
+    try:
+        reply = CeleryQueue.from_settings(settings).check_workers(args.timeout)
+    except QueueUnavailable as exc:
+        print(f"unhealthy: {exc.message}")
+        return 1
+    worker, model = reply.get("worker"), reply.get("model")
+    print(f"healthy: restore worker {worker} ran a health task (model {model})")
+    return 0
+
+
+def add_worker_check(sub: Any) -> None:
+    check = sub.add_parser(
+        "worker-check",
+        help="a restore worker's pool runs a health task within --timeout (exit 1 if not)",
+    )
+    check.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+    check.set_defaults(handler=cmd_worker_check)
+
+
 # The admin commands in the order `cctv-archive --help` lists them.
 ADMIN_COMMANDS: list[Callable[[Any], None]] = [
     add_serve,
@@ -353,4 +388,5 @@ ADMIN_COMMANDS: list[Callable[[Any], None]] = [
     add_verify,
     add_measure,
     add_audit,
+    add_worker_check,
 ]

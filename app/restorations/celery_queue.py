@@ -9,6 +9,12 @@ mid-job leaves the message for another worker; the restore task is idempotent.
 
 from __future__ import annotations
 
+import json
+import math
+import uuid
+from typing import Any
+
+import redis
 from celery import Celery
 from kombu.exceptions import KombuError
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -17,6 +23,13 @@ from app.config import Settings
 from app.errors import QueueUnavailable
 
 RESTORE_TASK = "cctv_archive.restore_job"
+# A task that does nothing but what every restore needs first (the pool process's restore
+# context, the model loaded lazily): a worker that answers ping but whose pool processes cannot
+# run tasks (the model cannot load, processes killed in a loop) never completes it.
+HEALTH_TASK = "cctv_archive.health"
+HEALTH_REPLY_PREFIX = "cctv_archive:health:"
+HEALTH_REPLY_TTL_S = 120
+REASON_MAX_CHARS = 200
 
 # A request is waiting on the answer: try the broker briefly, then tell the client when to retry
 # rather than hanging the request for the broker's full reconnect schedule.
@@ -60,7 +73,10 @@ def make_celery(settings: Settings, *, include: tuple[str, ...] = ()) -> Celery:
             "socket_connect_timeout": 5,
         },
         broker_connection_retry_on_startup=True,
-        task_routes={RESTORE_TASK: {"queue": settings.restore_queue}},
+        task_routes={
+            RESTORE_TASK: {"queue": settings.restore_queue},
+            HEALTH_TASK: {"queue": settings.restore_queue},
+        },
         task_default_queue="celery",
         # The soft limit raises inside the task so it can mark the job failed; the hard limit
         # kills a task that ignores it.
@@ -110,6 +126,42 @@ class CeleryQueue:
         except BROKER_ERRORS as exc:
             raise self._unavailable(exc) from exc
 
+    def check_workers(self, timeout_s: float) -> dict[str, Any]:
+        """Have a restore worker's pool process run HEALTH_TASK; its reply, or QueueUnavailable
+        with a one-line reason when none completes it within `timeout_s` or it failed.
+
+        The task waits behind running restore jobs like any other: a fleet whose every worker
+        is busy for longer than `timeout_s` is reported as not completing it. It expires after
+        `timeout_s`, so checks made while no worker runs do not pile up in the queue.
+        """
+        reply_key = f"{HEALTH_REPLY_PREFIX}{uuid.uuid4().hex}"
+        try:
+            self._celery.send_task(
+                HEALTH_TASK,
+                args=[reply_key],
+                queue=self.queue,
+                expires=timeout_s,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
+            )
+            client = _redis(self._celery.conf.broker_url, read_timeout_s=timeout_s + 5)
+            try:
+                popped = client.blpop([reply_key], timeout=max(1, math.ceil(timeout_s)))
+            finally:
+                client.close()
+        except (*BROKER_ERRORS, redis.RedisError) as exc:
+            raise self._unavailable(exc) from exc
+        if popped is None:
+            raise QueueUnavailable(
+                f"no restore worker on queue {self.queue!r} completed a health task within "
+                f"{timeout_s:g} s (none running, none able to run tasks, or all busy)"
+            )
+        reply = json.loads(popped[1])
+        if not reply.get("ok"):
+            reason = str(reply.get("reason", "no reason given"))[:REASON_MAX_CHARS]
+            raise QueueUnavailable(f"restore worker {reply.get('worker', '?')}: {reason}")
+        return dict(reply)
+
     def start(self) -> None:
         """Nothing to start: the workers consume the queue."""
 
@@ -121,4 +173,24 @@ class CeleryQueue:
         """Nothing to stop: queued jobs stay with the broker."""
 
     def _unavailable(self, exc: BaseException) -> QueueUnavailable:
-        return QueueUnavailable(f"restore queue unavailable: {type(exc).__name__}: {exc}")
+        detail = f"{type(exc).__name__}: {exc}"[:REASON_MAX_CHARS]
+        return QueueUnavailable(f"restore queue unavailable: {detail}")
+
+
+def _redis(broker_url: str, *, read_timeout_s: float) -> redis.Redis:
+    return redis.Redis.from_url(broker_url, socket_connect_timeout=3, socket_timeout=read_timeout_s)
+
+
+def send_health_reply(broker_url: str, reply_key: str, reply: dict[str, Any]) -> None:
+    """The worker's side of `CeleryQueue.check_workers`: hand the reply to the waiting check
+    (through the broker's Redis; kept HEALTH_REPLY_TTL_S if nobody waits any more)."""
+    if not reply_key.startswith(HEALTH_REPLY_PREFIX):
+        raise ValueError("not a health reply key")
+    client = _redis(broker_url, read_timeout_s=5)
+    try:
+        with client.pipeline() as pipe:
+            pipe.rpush(reply_key, json.dumps(reply))
+            pipe.expire(reply_key, HEALTH_REPLY_TTL_S)
+            pipe.execute()
+    finally:
+        client.close()

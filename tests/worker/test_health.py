@@ -1,0 +1,128 @@
+"""`cctv-archive worker-check`: a restore worker is healthy only when one of its pool processes
+runs a health task (the model loaded as a restore job loads it), not merely when it answers ping.
+Real prefork workers on Redis (the machine's shared server, a database number and queue of each
+test's own), the command run as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.restorations.celery_queue import make_celery
+from tests import services
+from tests.worker.deployment import (
+    ROOT,
+    CeleryWorker,
+    save_tiny_model,
+    scaled_out_env,
+    settings_from,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[services.MotoServer]:
+    with services.moto_server() as server:
+        yield server
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    with services.postgres_database() as url:
+        yield url
+
+
+def _broker() -> str:
+    shared = services.require_redis()
+    return shared.rsplit("/", 1)[0] + f"/{services.free_port() % 15 + 1}"
+
+
+def worker_check(env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    environ = os.environ | env | {"PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "app", "worker-check", "--timeout", str(timeout)]
+    return subprocess.run(
+        command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout + 60
+    )
+
+
+def test_a_worker_whose_pool_runs_tasks_is_healthy(
+    tmp_path: Path, s3: services.MotoServer, database_url: str
+) -> None:
+    model = save_tiny_model(tmp_path / "tiny.safetensors")
+    env = scaled_out_env(
+        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
+    )
+    worker = CeleryWorker(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        result = worker_check(env, timeout=60)
+    finally:
+        worker.stop()
+    assert result.returncode == 0, (result.stdout, result.stderr, worker.tail())
+    assert result.stdout.startswith("healthy: restore worker e2e-"), result.stdout
+    assert "(model e2e-1x8)" in result.stdout
+
+
+def test_a_worker_that_answers_ping_but_cannot_load_its_model_is_unhealthy(
+    tmp_path: Path, s3: services.MotoServer, database_url: str
+) -> None:
+    env = scaled_out_env(
+        tmp_path,
+        database_url=database_url,
+        broker_url=_broker(),
+        s3=s3,
+        model=tmp_path / "missing.safetensors",
+    )
+    worker = CeleryWorker(env, tmp_path / "worker.log")
+    worker.start()  # it starts: the model is loaded by the first task, not at start
+    try:
+        # Celery's own check (what the compose healthcheck used) finds nothing wrong.
+        name = worker.name.replace("%h", socket.gethostname())
+        pong = make_celery(settings_from(env)).control.ping(destination=[name], timeout=5)
+        assert pong == [{name: {"ok": "pong"}}]
+        result = worker_check(env, timeout=60)
+    finally:
+        worker.stop()
+    assert result.returncode == 1, (result.stdout, result.stderr, worker.tail())
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    assert lines[0].startswith("unhealthy: restore worker e2e-"), lines
+    assert "cannot load the model or its stores" in lines[0]
+    assert str(tmp_path) not in lines[0]  # the kind of failure, not the worker's paths
+    assert len(lines[0]) <= 300
+
+
+def test_no_worker_on_the_queue_is_unhealthy_within_the_timeout(
+    tmp_path: Path, s3: services.MotoServer
+) -> None:
+    env = scaled_out_env(
+        tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'unused.db'}",
+        broker_url=_broker(),
+        s3=s3,
+        model=tmp_path / "unused.safetensors",
+    )
+    result = worker_check(env, timeout=2)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout.strip() == (
+        f"unhealthy: no restore worker on queue {env['CCTV_RESTORE_QUEUE']!r} completed a "
+        "health task within 2 s (none running, none able to run tasks, or all busy)"
+    )
+
+
+def test_worker_check_refuses_the_in_process_backend(tmp_path: Path) -> None:
+    env = {
+        "CCTV_ENVIRONMENT": "test",
+        "CCTV_DATA_DIR": str(tmp_path / "data"),
+        "CCTV_RESTORE_BACKEND": "inprocess",
+    }
+    result = worker_check(env, timeout=1)
+    assert result.returncode != 0
+    assert "worker-check needs CCTV_RESTORE_BACKEND=celery" in result.stderr + result.stdout
