@@ -26,6 +26,7 @@ from app.db import unit_of_work
 from app.main import create_app
 from app.runtime import Runtime
 from models import EDSRConfig, Restorer
+from tests import services
 from tests.app.images import image_bytes
 
 with warnings.catch_warnings():
@@ -34,6 +35,16 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 CAPTURED_AT = "2024-05-01T12:00:00Z"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on SQLite and on PostgreSQL (for tests that take `database_url`)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'archive.db'}"
+        return
+    with services.postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,16 +21,6 @@ from app.frames.models import Frame
 from app.restorations import repository as restorations_repository
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
 from app.tables import metadata
-from tests import services
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'archive.db'}"
-        return
-    with services.postgres_database() as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,18 +25,6 @@ from tests.worker.deployment import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[services.MotoServer]:
-    with services.moto_server() as server:
-        yield server
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    with services.postgres_database() as url:
-        yield url
 
 
 def _job_state(api: Api, job_id: str, *states: str) -> dict | None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,6 @@ from tests.worker.deployment import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    with services.postgres_database() as url:
-        yield url
 
 
 def test_redis_stopped_ingest_continues_restores_answer_503_and_nothing_is_lost(

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,18 +24,6 @@ from tests.worker.deployment import (
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[services.MotoServer]:
-    with services.moto_server() as server:
-        yield server
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    with services.postgres_database() as url:
-        yield url
 
 
 def _broker() -> str:

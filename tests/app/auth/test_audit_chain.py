@@ -22,18 +22,8 @@ from app.auth.audit import GENESIS, verify_audit_chain
 from app.auth.schemas import Principal, Scope
 from app.auth.service import record_read
 from app.db import make_engine, make_session_factory, unit_of_work
-from tests import services
 
 INVESTIGATOR = Principal(key_id=1, name="investigator", scopes=frozenset({Scope.read}))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'archive.db'}"
-        return
-    with services.postgres_database() as url:
-        yield url
 
 
 @pytest.fixture
