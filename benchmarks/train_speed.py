@@ -3,46 +3,18 @@
     python benchmarks/train_speed.py --threads 2 [--compile] [--steps 10]
 
 Each row times `--steps` optimiser steps (L1, Adam, batch 16 of 48x48 LR patches, x2) after
-warm-up steps, on random patches: the data pipeline is not part of the figure.
+3 warm-up steps, on random patches: the data pipeline is not part of the figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import torch
 
 from models.edsr import EDSR, EDSRConfig
-
-
-def steps_per_second(
-    config: EDSRConfig, *, batch: int, patch: int, steps: int, channels_last: bool, compile: bool
-) -> float:
-    torch.manual_seed(0)
-    network = EDSR(config).train()
-    if channels_last:
-        network = network.to(memory_format=torch.channels_last)
-    forward = torch.compile(network) if compile else network
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
-    lr = torch.rand(batch, 3, patch, patch) * 255
-    hr = torch.rand(batch, 3, patch * config.scale, patch * config.scale) * 255
-    if channels_last:
-        lr = lr.contiguous(memory_format=torch.channels_last)
-
-    def step() -> None:
-        loss = torch.nn.functional.l1_loss(forward(lr), hr)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    for _ in range(3 if compile else 2):
-        step()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps / (time.perf_counter() - started)
+from models.gpu_train import steps_per_second
 
 
 def main() -> None:
@@ -73,6 +45,7 @@ def main() -> None:
             )
             rate = steps_per_second(
                 config,
+                torch.device("cpu"),
                 batch=args.batch,
                 patch=args.patch,
                 steps=args.steps,

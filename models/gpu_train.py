@@ -27,17 +27,30 @@ from models.train import main as train
 
 
 def steps_per_second(
-    config: EDSRConfig, device: torch.device, *, batch: int, patch: int, steps: int = 10
+    config: EDSRConfig,
+    device: torch.device,
+    *,
+    batch: int,
+    patch: int,
+    steps: int = 10,
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> float:
     """Optimiser steps per second of this architecture on random patches (after warm-up)."""
+    torch.manual_seed(0)
     network = EDSR(config).to(device).train()
+    if channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    forward = torch.compile(network) if compile else network
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
     lr = torch.rand(batch, 3, patch, patch, device=device) * 255
     hr = torch.rand(batch, 3, patch * config.scale, patch * config.scale, device=device) * 255
+    if channels_last:
+        lr = lr.contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
         with autocast(device):
-            loss = torch.nn.functional.l1_loss(network(lr).float(), hr)
+            loss = torch.nn.functional.l1_loss(forward(lr).float(), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
