@@ -70,6 +70,20 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_create_bucket: bool = False
 
+    # Web pages (issue 14): the sign-in cookie is signed with session_secret; unset, a random
+    # secret per process (sign-ins end when it restarts; set one when several processes serve).
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = Field(8 * 3600, ge=60)
+    # Secure cookies travel over HTTPS only (browsers also accept them from localhost); false
+    # only for plain HTTP on a trusted network.
+    session_cookie_secure: bool = True
+    # What a GB of storage costs per month, for the dashboard's "money saved".
+    storage_price_per_gb_month: float = Field(0.023, ge=0)
+    storage_price_currency: str = Field("USD", min_length=1, max_length=8)
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line
+    # A Celery pool process serves /metrics on this port plus its index (0: none).
+    worker_metrics_port: int = Field(9808, ge=0, le=65535)
+
     @field_validator("allowed_formats", mode="before")
     @classmethod
     def _split_formats(cls, value: object) -> object:
