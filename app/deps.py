@@ -8,6 +8,7 @@ restoration) holds no database connection.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -95,11 +96,16 @@ _api_key = APIKeyHeader(
 
 
 def current_key(
-    session_factory: SessionFactoryDep, api_key: Annotated[str | None, Security(_api_key)]
+    request: Request,
+    session_factory: SessionFactoryDep,
+    api_key: Annotated[str | None, Security(_api_key)],
 ) -> Principal:
-    """The caller, looked up in a transaction of its own (the connection goes back at once)."""
+    """The caller, looked up in a transaction of its own (the connection goes back at once),
+    with the client address the audit log records."""
     with unit_of_work(session_factory) as session:
-        return authenticate(api_key, session=session)
+        principal = authenticate(api_key, session=session)
+    client = request.client.host if request.client else ""
+    return replace(principal, client_address=client[:64])
 
 
 CurrentKey = Annotated[Principal, Depends(current_key)]
@@ -116,3 +122,4 @@ def require(scope: Scope) -> Callable[[Principal], Principal]:
 
 IngestKey = Annotated[Principal, Depends(require(Scope.ingest))]
 ReadKey = Annotated[Principal, Depends(require(Scope.read))]
+AdminKey = Annotated[Principal, Depends(require(Scope.admin))]

@@ -3,6 +3,7 @@
 from app.auth.models import ApiKey, AuditLogEntry
 from app.db import Base
 from app.frames.models import CameraFirstFrame, Frame
+from app.lifecycle.models import CameraPolicy, EvidenceExport, LegalHold, LegalHoldFrame
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
 from app.stats.models import FrameQuality
 
@@ -13,8 +14,12 @@ __all__ = [
     "AuditLogEntry",
     "CachedRestoration",
     "CameraFirstFrame",
+    "CameraPolicy",
+    "EvidenceExport",
     "Frame",
     "FrameQuality",
+    "LegalHold",
+    "LegalHoldFrame",
     "RestoreJob",
     "RestoreJobItem",
     "metadata",

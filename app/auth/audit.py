@@ -22,12 +22,23 @@ GENESIS = "0" * 64
 _APPEND_LOCK = 0x0A0D17_C4A1  # any constant bigint, used only here
 
 
-def canonical(at: datetime, key_name: str, action: str, frame_id: str | None, detail: str) -> str:
+def canonical(
+    at: datetime,
+    key_name: str,
+    action: str,
+    frame_id: str | None,
+    detail: str,
+    client_address: str = "",
+) -> str:
     """The row's content as hashed: UTC time to the microsecond and the text fields, as JSON.
-    (Migration 0004 keeps its own copy of this function for the rows it backfills.)"""
+    The client address joins them only when there is one, so rows written before it was
+    recorded (migration 0007) keep their hashes. (Migration 0004 keeps its own copy of this
+    function for the rows it backfills.)"""
     if at.tzinfo is not None:
         at = at.astimezone(UTC).replace(tzinfo=None)
     fields = [at.strftime("%Y-%m-%dT%H:%M:%S.%f"), key_name, action, frame_id, detail]
+    if client_address:
+        fields.append(client_address)
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=True)
 
 
@@ -36,7 +47,14 @@ def chain_hash(prev_hash: str, content: str) -> str:
 
 
 def entry_hash(entry: AuditLogEntry) -> str:
-    content = canonical(entry.at, entry.key_name, entry.action, entry.frame_id, entry.detail)
+    content = canonical(
+        entry.at,
+        entry.key_name,
+        entry.action,
+        entry.frame_id,
+        entry.detail,
+        entry.client_address or "",
+    )
     return chain_hash(entry.prev_hash, content)
 
 

@@ -19,6 +19,7 @@ class Principal:
     key_id: int
     name: str
     scopes: frozenset[Scope]
+    client_address: str = ""  # where the request came from, for the audit log
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes or Scope.admin in self.scopes

@@ -75,7 +75,33 @@ def record_read(
     principal: Principal, action: str, frame_id: str, *, session: Session, detail: str = ""
 ) -> None:
     """Append who read which frame to the audit log's hash chain (committed with the session)."""
+    record_event(
+        principal.name,
+        action,
+        frame_id,
+        session=session,
+        detail=detail,
+        client_address=principal.client_address,
+    )
+
+
+def record_event(
+    actor: str,
+    action: str,
+    frame_id: str | None,
+    *,
+    session: Session,
+    detail: str = "",
+    client_address: str = "",
+) -> None:
+    """Append one change of state (a hold, a deletion) to the audit log's hash chain; `actor`
+    is a key name, or the archive's own sweep ("system:retention")."""
     entry = AuditLogEntry(
-        at=utcnow(), key_name=principal.name, action=action, frame_id=frame_id, detail=detail
+        at=utcnow(),
+        key_name=actor[:64],
+        action=action[:32],
+        frame_id=frame_id,
+        detail=detail[:255],
+        client_address=client_address[:64],
     )
     audit.append(session, entry)

@@ -49,6 +49,10 @@ class Frame(Base):
     reference_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     reference_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
+    # The upload's bytes unchanged, kept while the camera's originals window (or a legal hold)
+    # lasts; None when not kept or compacted (app/lifecycle).
+    original_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+
 
 class CameraFirstFrame(Base):
     """The frame that is its camera's first audit reference; the primary key makes the claim
