@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     # resumed by housekeeping (on Celery, after the visibility timeout at the earliest).
     restore_stale_job_s: float = Field(60.0, gt=0)
 
+    # Lifecycle (issue 12): archive-wide defaults a camera's policy may override.
+    # Days a frame is kept after its capture time; 0 keeps frames forever.
+    retention_days: int = Field(0, ge=0, le=36_500)
+    # Hours the upload's own bytes are kept beside the stored frame; 0 keeps no originals.
+    originals_hours: int = Field(0, ge=0, le=876_000)
+    retention_batch_size: int = Field(500, ge=1, le=10_000)  # frames deleted per transaction
+    export_max_frames: int = Field(1000, ge=1, le=100_000)
+    # Ed25519 key that signs export manifests, made on first start; empty: data_dir/signing-key.pem
+    # (give every API process the same file when several serve).
+    signing_key_path: Path | None = None
+
     # Scale-out (issue 5): Celery on Redis, S3 blobs.
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend_url: str | None = None
@@ -112,6 +123,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'archive.db').resolve()}"
         if not self.storage_url:
             self.storage_url = f"file://{(self.data_dir / 'blobs').resolve()}"
+        if self.signing_key_path is None:
+            self.signing_key_path = (self.data_dir / "signing-key.pem").resolve()
         return self
 
 
