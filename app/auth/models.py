@@ -52,5 +52,7 @@ class AuditLogEntry(Base):
     action: Mapped[str] = mapped_column(sa.String(32))
     frame_id: Mapped[str | None] = mapped_column(sa.String(32))
     detail: Mapped[str] = mapped_column(sa.String(255), default="")
+    # Where the request came from ("" for the archive's own sweeps and rows before 0007).
+    client_address: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     prev_hash: Mapped[str] = mapped_column(sa.String(64))  # the previous row's row_hash
     row_hash: Mapped[str] = mapped_column(sa.String(64))  # SHA-256(prev_hash + content)
