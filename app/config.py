@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ImageFormat = Literal["jpeg", "png", "webp", "bmp"]
-ALL_FORMATS: tuple[ImageFormat, ...] = ("jpeg", "png", "webp", "bmp")
+ImageFormat = Literal["jpeg", "png", "webp", "bmp", "avif"]
+ALL_FORMATS: tuple[ImageFormat, ...] = ("jpeg", "png", "webp", "bmp", "avif")
 
 
 class Settings(BaseSettings):

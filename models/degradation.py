@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 DEGRADATION_VERSION = "v1"
-_CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3}))$")
+_CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3})|avif-q(\d{1,3}))$")
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class Profile:
         match = _CODEC.match(self.codec)
         if not match:
             raise ValueError(
-                f"unknown codec {self.codec!r}: use png, webp-lossless, webp-qN or jpeg-qN"
+                f"unknown codec {self.codec!r}: use png, webp-lossless, webp-qN, jpeg-qN or avif-qN"
             )
-        quality = match.group(2) or match.group(3)
+        quality = match.group(2) or match.group(3) or match.group(4)
         if quality is not None and not 1 <= int(quality) <= 100:
             raise ValueError(f"codec quality must be 1..100, got {quality}")
 
@@ -112,6 +112,9 @@ class Profile:
             lr.save(out, format="WEBP", lossless=True, quality=80, method=4, exact=True)
         elif kind == "webp":
             lr.save(out, format="WEBP", quality=int(quality[1:]), method=4)
+        elif kind == "avif":
+            # Pinned explicitly (Pillow's defaults could change): libavif speed 6, 4:2:0 chroma.
+            lr.save(out, format="AVIF", quality=int(quality[1:]), speed=6, subsampling="4:2:0")
         else:
             lr.save(out, format="JPEG", quality=int(quality[1:]), subsampling=0, optimize=True)
         return out.getvalue()

@@ -8,7 +8,20 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-COLOURS = ("navy", "firebrick", "darkgreen", "darkorange", "purple", "teal", "saddlebrown", "gray")
+COLOURS = (
+    "navy",
+    "firebrick",
+    "darkgreen",
+    "darkorange",
+    "purple",
+    "teal",
+    "saddlebrown",
+    "gray",
+    "black",
+    "deepskyblue",
+    "olive",
+    "deeppink",
+)
 
 
 def line_plot(
@@ -20,8 +33,10 @@ def line_plot(
     y_label: str,
     log_x: bool = False,
     dashed: tuple[str, ...] = (),
+    hollow: dict[str, set[tuple[float, float]]] | None = None,
 ) -> None:
-    """Each series as a line with markers, a legend on the right; `dashed` names are dashed."""
+    """Each series as a line with markers, a legend on the right; `dashed` names are dashed and
+    the points listed in `hollow` (per series) are drawn as open circles."""
     width, height, left, top, plot_w, plot_h = 1100, 520, 80, 50, 720, 380
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
@@ -57,14 +72,18 @@ def line_plot(
     draw.text((8, top - 20), y_label, fill="black")
     for i, (name, values) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
+        open_points = (hollow or {}).get(name, set())
         px = [to_px(x, y) for x, y in sorted(values)]
         if name in dashed:
             for a, b in itertools.pairwise(px):
                 _dashed_line(draw, a, b, colour)
         elif len(px) > 1:
             draw.line(px, fill=colour, width=2)
-        for x, y in px:
-            draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
+        for (x, y), point in zip(px, sorted(values), strict=True):
+            if point in open_points:
+                draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill="white", outline=colour, width=2)
+            else:
+                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
         ly = top + 4 + 18 * i
         draw.line((left + plot_w + 20, ly + 6, left + plot_w + 44, ly + 6), fill=colour, width=3)
         draw.text((left + plot_w + 50, ly), name[:40], fill="black")

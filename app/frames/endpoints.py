@@ -28,7 +28,7 @@ ERRORS = {
     responses={
         200: {"model": FrameRead, "description": "the same frame was archived before"},
         413: {"description": "body over max_upload_bytes, or image over max_pixels"},
-        415: {"description": "not a JPEG, PNG, WebP or BMP image (by content)"},
+        415: {"description": "not a JPEG, PNG, WebP, BMP or AVIF image (by content)"},
         422: {"description": "truncated or corrupt image, or missing/malformed fields"},
         **ERRORS,
     },
@@ -40,7 +40,7 @@ def upload_frame(
     profile: ProfileDep,
     settings: SettingsDep,
     response: Response,
-    file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP or BMP")],
+    file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP, BMP or AVIF")],
     camera_id: Annotated[str, Form(pattern=CAMERA_PATTERN, max_length=128)],
     captured_at: Annotated[Instant, Form(description="ISO 8601 with a UTC offset")],
     tags: Annotated[list[str] | None, Form(description="repeat, or comma-separate")] = None,

@@ -14,7 +14,9 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from app.errors import CorruptImage, ImageTooLarge, UnsupportedMediaType
 
 # Our format names -> Pillow's, so Image.open tries only the format the bytes claim to be.
-PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP"}
+PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP", "avif": "AVIF"}
+# ISO BMFF brands of AVIF stills and sequences (an animated AVIF is refused like any other).
+AVIF_BRANDS = (b"avif", b"avis")
 # Modes holding more than 8 bits per sample. Pillow opens 16-bit greyscale PNGs as I;16 (older
 # versions as I); I and F are read on the same 0..65535 scale.
 WIDE_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
@@ -28,7 +30,7 @@ class DecodedUpload:
     """An upload decoded and made ready for the profile."""
 
     image: Image.Image  # 8-bit RGB, upright (EXIF orientation applied)
-    format: str  # jpeg, png, webp or bmp, by content
+    format: str  # jpeg, png, webp, bmp or avif, by content
     width: int  # as encoded in the file, before any rotation
     height: int
     exif_orientation: int | None  # the EXIF orientation applied (2-8); None: already upright
@@ -44,6 +46,8 @@ def sniff_format(data: bytes) -> str | None:
         return "webp"
     if data.startswith(b"BM"):
         return "bmp"
+    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in AVIF_BRANDS:
+        return "avif"
     return None
 
 
@@ -57,7 +61,7 @@ def open_upload(
     """
     fmt = sniff_format(data)
     if fmt is None:
-        raise UnsupportedMediaType("the file is not a JPEG, PNG, WebP or BMP image")
+        raise UnsupportedMediaType("the file is not a JPEG, PNG, WebP, BMP or AVIF image")
     if fmt not in allowed:
         raise UnsupportedMediaType(
             f"{fmt.upper()} images are not accepted here (allowed: {', '.join(sorted(allowed))})"

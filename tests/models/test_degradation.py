@@ -8,7 +8,7 @@ from models.data import make_pair
 from models.degradation import Profile, bicubic_upscale, decode_image
 from tests.models.conftest import scene
 
-CODECS = ["png", "webp-lossless", "webp-q90", "jpeg-q75"]
+CODECS = ["png", "webp-lossless", "webp-q90", "jpeg-q75", "avif-q50"]
 
 
 def test_default_profile_is_the_studys_400_to_200() -> None:
@@ -58,6 +58,7 @@ def test_lossy_codecs_change_pixels_and_lossless_do_not() -> None:
     [
         ("400:2:webp-lossless", Profile()),
         ("native:4:jpeg-q90", Profile(hr_size=None, scale=4, codec="jpeg-q90")),
+        ("400:2:avif-q50", Profile(codec="avif-q50")),
         ("benchmark", Profile(hr_size=None, scale=2, codec="png")),
     ],
 )
@@ -74,6 +75,8 @@ def test_profile_parses_its_text_form(text: str, expected: Profile) -> None:
         ("400:2:gif", "unknown codec"),
         ("401:2:png", "multiple"),
         ("400:2:jpeg-q0", "quality"),
+        ("400:2:avif-q101", "quality"),
+        ("400:2:avif-lossless", "unknown codec"),
     ],
 )
 def test_bad_profiles_say_what_is_wrong(text: str, message: str) -> None:
@@ -92,3 +95,23 @@ def test_lossless_codecs_hold_the_same_pixels_and_lossy_ones_do_not() -> None:
     assert same_pixels(webp, png) and same_pixels(webp, webp)
     assert not same_pixels(webp, Profile(codec="jpeg-q90").degradation_id)
     assert not same_pixels(webp, Profile(scale=4, hr_size=400).degradation_id)
+
+
+def test_avif_is_stored_as_avif_and_lossy() -> None:
+    profile = Profile(codec="avif-q50")
+    stored = profile.store(Image.fromarray(scene()))
+    assert stored.data[4:12] == b"ftypavif"
+    assert (profile.media_type, profile.extension, profile.lossless) == (
+        "image/avif",
+        "avif",
+        False,
+    )
+    assert profile.degradation_id == "bicubic-aa-x2/avif-q50/v1"
+    # Quality is the knob: fewer bytes, further from the lossless pixels.
+    hr = Profile().canonicalise(Image.fromarray(scene()))
+    reference = np.asarray(Profile().downsample(hr), dtype=np.float64)
+    errors = {
+        q: np.abs(Profile(codec=f"avif-q{q}").degrade(hr) - reference).mean() for q in (30, 90)
+    }
+    sizes = {q: len(Profile(codec=f"avif-q{q}").store(hr).data) for q in (30, 90)}
+    assert errors[30] > errors[90] > 0 and sizes[30] < sizes[90]

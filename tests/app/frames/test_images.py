@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from PIL import Image
 
@@ -9,17 +11,21 @@ from app.errors import CorruptImage, ImageTooLarge, UnsupportedMediaType
 from app.frames.images import allow_pixels, open_upload, sniff_format
 from tests.app.images import image_bytes
 
-ALL = ("jpeg", "png", "webp", "bmp")
+ALL = ("jpeg", "png", "webp", "bmp", "avif")
 
 
 @pytest.mark.parametrize(
-    ("fmt", "name"), [("JPEG", "jpeg"), ("PNG", "png"), ("WEBP", "webp"), ("BMP", "bmp")]
+    ("fmt", "name"),
+    [("JPEG", "jpeg"), ("PNG", "png"), ("WEBP", "webp"), ("BMP", "bmp"), ("AVIF", "avif")],
 )
 def test_sniff_recognises_each_allowed_format(fmt: str, name: str) -> None:
     assert sniff_format(image_bytes(fmt, width=16, height=16)) == name
 
 
-@pytest.mark.parametrize("data", [b"", b"RIFF\0\0\0\0WAVE", b"GIF89a", b"\xff\xd8"])
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"RIFF\0\0\0\0WAVE", b"GIF89a", b"\xff\xd8", b"\0\0\0\x18ftypheic\0\0\0\0"],
+)
 def test_sniff_refuses_everything_else(data: bytes) -> None:
     assert sniff_format(data) is None
 
@@ -29,6 +35,19 @@ def test_open_upload_returns_a_fully_decoded_image() -> None:
     assert fmt == "webp"
     assert image.size == (48, 32)
     assert image.getpixel((0, 0)) is not None
+
+
+def test_avif_upload_decodes_to_its_pixels() -> None:
+    image, fmt = open_upload(image_bytes("AVIF", 64, 48), allowed=ALL, max_pixels=10_000)
+    assert (fmt, image.size, image.mode) == ("avif", (64, 48), "RGB")
+
+
+def test_animated_avif_is_refused_not_cut_to_its_first_frame() -> None:
+    frames = [Image.new("RGB", (32, 32), colour) for colour in ("red", "blue")]
+    out = io.BytesIO()
+    frames[0].save(out, format="AVIF", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(UnsupportedMediaType, match="animated AVIF"):
+        open_upload(out.getvalue(), allowed=ALL, max_pixels=10_000)
 
 
 def test_size_limit_is_checked_on_the_header() -> None:

@@ -1,0 +1,67 @@
+"""Lossy stored codecs end to end: an archive on an AVIF (or lossy WebP) profile ingests, stores
+exactly what the profile makes, and restores with a model trained on that codec only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from app.frames.images import decode_upload
+from models import decode_image
+from models.degradation import Profile
+from models.edsr import EDSRConfig
+from models.restorer import Restorer
+from tests.app.images import decode, image_bytes
+
+
+def matched_restorer(profile: Profile) -> Restorer:
+    return Restorer.from_config(
+        EDSRConfig(n_resblocks=1, n_feats=8),
+        name=f"tiny-{profile.codec}",
+        degradation_id=profile.degradation_id,
+    )
+
+
+@pytest.mark.parametrize(("codec", "upload_format"), [("avif-q50", "AVIF"), ("webp-q75", "JPEG")])
+def test_lossy_profile_stores_its_codec_and_restores_with_its_model(
+    archive_factory, settings_with, codec: str, upload_format: str
+) -> None:
+    profile = Profile(codec=codec)
+    restorer = matched_restorer(profile)
+    archive = archive_factory(settings_with(profile=str(profile)), restorer=restorer)
+    upload = image_bytes(upload_format, width=640, height=480)
+
+    response = archive.upload(upload)
+    assert response.status_code == 201, response.text
+    frame = response.json()
+    assert frame["stored"]["codec"] == codec
+    assert frame["stored"]["media_type"] == profile.media_type
+
+    stored = archive.get(f"/v1/frames/{frame['id']}/stored")
+    assert stored.headers["content-type"] == profile.media_type
+    # Byte for byte what the pinned degradation makes of the decoded upload.
+    decoded = decode_upload(upload, allowed=(upload_format.lower(),), max_pixels=10**6)
+    assert stored.content == profile.store(decoded.image).data
+
+    restored = archive.get(f"/v1/frames/{frame['id']}/restored")
+    assert restored.status_code == 200, restored.text
+    pixels = np.asarray(decode(restored.content).convert("RGB"))
+    assert pixels.shape == (400, 400, 3)
+    lr = torch.tensor(decode_image(stored.content), dtype=torch.float32)
+    with torch.no_grad():
+        out = restorer.network(lr.permute(2, 0, 1)[None])[0]
+    expected = out.clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.abs(pixels.astype(int) - expected.astype(int)).max() <= 1
+
+    bicubic = archive.get(f"/v1/frames/{frame['id']}/restored", params={"method": "bicubic"})
+    assert bicubic.status_code == 200
+    assert decode(bicubic.content).size == (400, 400)
+
+
+def test_avif_profile_refuses_a_model_trained_on_other_pixels(
+    archive_factory, settings_with, tiny_restorer
+) -> None:
+    # tiny_restorer is trained (as far as its header says) on WebP-lossless frames.
+    with pytest.raises(RuntimeError, match="trained on frames degraded as"):
+        archive_factory(settings_with(profile="400:2:avif-q50"), restorer=tiny_restorer)
