@@ -16,6 +16,7 @@ from app.error_handlers import install_error_handlers
 from app.frames.endpoints import router as frames_router
 from app.frames.images import allow_pixels
 from app.health import router as health_router
+from app.lifecycle.endpoints import router as lifecycle_router
 from app.middleware import BodyLimitMiddleware, KeyBeforeBodyMiddleware
 from app.restorations.endpoints import router as restorations_router
 from app.restorations.model import RestoreModel
@@ -80,4 +81,5 @@ def create_app(
     app.include_router(frames_router)
     app.include_router(restorations_router)
     app.include_router(stats_router)
+    app.include_router(lifecycle_router)
     return app

@@ -11,6 +11,9 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
+from app.lifecycle.exports import STALE_EXPORT_S, ExportRunner
+from app.lifecycle.retention import sweep as sweep_retention
+from app.lifecycle.signing import Signer
 from app.restorations.batching import BatchingRestorer
 from app.restorations.cache import sweep_expired_cache
 from app.restorations.context import RestoreContext
@@ -38,6 +41,7 @@ class Runtime:
     restore: RestoreContext
     queue: RestoreQueue
     model: BatchingRestorer
+    exports: ExportRunner
     owns_queue: bool = True
 
     @property
@@ -57,9 +61,11 @@ class Runtime:
         many were resumed."""
         if self.owns_queue:
             self.queue.start()
+        self.exports.resume()
         return self.queue.resume()
 
     def close(self) -> None:
+        self.exports.stop()
         if self.owns_queue:
             self.queue.stop()
         self.model.close()
@@ -108,6 +114,7 @@ def build_runtime(
         restorer=model,
         settings=settings,
     )
+    assert settings.signing_key_path is not None  # the settings fill it in
     return Runtime(
         settings=settings,
         engine=engine,
@@ -115,12 +122,14 @@ def build_runtime(
         restore=context,
         queue=queue or build_queue(context),
         model=model,
+        exports=ExportRunner(context, Signer.load_or_create(settings.signing_key_path)),
         owns_queue=queue is None,
     )
 
 
 def housekeeping(runtime: Runtime) -> None:
-    """Delete expired restorations; in the embedded default, also measure a few audit-sample
+    """Delete expired restorations; in the embedded default, also apply retention (frames
+    past retention or quota, originals past their window) and measure a few audit-sample
     frames (with Celery workers, `cctv-archive measure` does it where the GPU is)."""
     resumed = sweep_unowned_jobs(context=runtime.restore, queue=runtime.queue)
     if resumed:
@@ -128,6 +137,12 @@ def housekeeping(runtime: Runtime) -> None:
     removed = sweep_expired_cache(session_factory=runtime.session_factory, store=runtime.store)
     if removed:
         logger.info("restore cache: %d expired entries removed", removed)
+    runtime.exports.resume(idle_s=STALE_EXPORT_S)
+    if runtime.settings.restore_backend == "inprocess":
+        # Scaled out, the workers' periodic task sweeps (worker/tasks.py), not every replica.
+        sweep_retention(
+            session_factory=runtime.session_factory, store=runtime.store, settings=runtime.settings
+        )
     if runtime.settings.restore_backend == "inprocess":
         measured = measure_quality(
             session_factory=runtime.session_factory,

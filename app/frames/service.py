@@ -20,6 +20,7 @@ from app.frames import repository
 from app.frames.images import decode_upload, encode_png
 from app.frames.models import Frame
 from app.frames.schemas import decode_cursor, encode_cursor
+from app.lifecycle.policy import camera_policy
 from app.storage import BlobStore
 from models import Profile
 
@@ -50,6 +51,10 @@ def stored_key(frame_id: str, extension: str) -> str:
 
 def reference_key(frame_id: str) -> str:
     return f"references/{frame_id[:2]}/{frame_id}.png"
+
+
+def original_key(frame_id: str, image_format: str) -> str:
+    return f"originals/{frame_id[:2]}/{frame_id}.{image_format}"
 
 
 def in_audit_sample(sha256: str, rate: float) -> bool:
@@ -109,6 +114,11 @@ def _ingest_new(
     if reference is not None:
         ref_key = reference_key(frame_id)
         _put(store, session, written, ref_key, reference, "image/png")
+    # Within the camera's originals window the upload is kept unchanged too (app/lifecycle).
+    kept_key = None
+    if camera_policy(session, upload.camera_id, settings).originals_hours > 0:
+        kept_key = original_key(frame_id, decoded.format)
+        _put(store, session, written, kept_key, upload.data, f"image/{decoded.format}")
 
     inserted = repository.insert_if_absent(
         session,
@@ -136,6 +146,7 @@ def _ingest_new(
             "degradation_id": profile.degradation_id,
             "reference_key": ref_key,
             "reference_bytes": len(reference) if reference is not None else 0,
+            "original_key": kept_key,
         },
     )
     if not inserted:
