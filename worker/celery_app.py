@@ -7,10 +7,16 @@ task module and the way a worker is started.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from typing import Any
+
+from celery.signals import after_setup_logger, worker_process_init
 
 from app.config import Settings, get_settings
+from app.observability.logs import use_format
+from app.observability.metrics import serve_worker_metrics
 from app.restorations.celery_queue import RESTORE_TASK, make_celery
 
 __all__ = ["DEFAULT_SHUTDOWN_GRACE_S", "RESTORE_TASK", "app", "celery_app", "main"]
@@ -22,6 +28,22 @@ DEFAULT_SHUTDOWN_GRACE_S: int = Settings.model_fields["restore_shutdown_grace_s"
 celery_app = make_celery(get_settings(), include=("worker.tasks",))
 # `celery -A worker.celery_app` looks for a module attribute named `app` or `celery`.
 app = celery_app
+
+
+@after_setup_logger.connect
+def _log_format(logger: logging.Logger, **_: Any) -> None:
+    """CCTV_LOG_FORMAT for the worker's log too, with the request id of each job's request."""
+    for handler in logger.handlers:
+        use_format(handler, get_settings().log_format)
+
+
+@worker_process_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """Each pool process serves its own metrics on CCTV_WORKER_METRICS_PORT + its index."""
+    from billiard.process import current_process
+
+    index = getattr(current_process(), "index", 0) or 0
+    serve_worker_metrics(get_settings().worker_metrics_port, int(index))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -17,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
 from app.errors import StorageUnavailable
+from app.observability.logs import request_context
+from app.observability.metrics import record_model
 from app.restorations.celery_queue import HEALTH_TASK, send_health_reply
 from app.restorations.context import RestoreContext
 from app.restorations.task import fail_restore_job, run_restore_job
@@ -56,6 +59,7 @@ def restore_context() -> RestoreContext:
             _context = RestoreContext.from_settings(get_settings())
             restorer = _context.restorer
             logger.info("restore worker: model %s on %s", restorer.name, restorer.device)
+            record_model(restorer.name, restorer.weights_sha256, restorer.degradation_id)
         return _context
 
 
@@ -93,6 +97,19 @@ def fail_job(job_id: str, reason: str) -> None:
 def restore_job(self: Task, job_id: str, retried_for_s: float = 0.0) -> None:
     """Restore every frame of restore job `job_id`; safe to run more than once. Transient
     failures are retried until `retried_for_s` (the waits so far) reaches RETRY_WINDOW_S."""
+    # Log lines carry the id of the API request that started the job (a message header).
+    with request_context(request_id_of(self.request)):
+        _restore_job(self, job_id, retried_for_s)
+
+
+def request_id_of(request: Any) -> str | None:
+    """The request id header of a task's message: a message's own headers become attributes of
+    the task request; `apply` (eager, tests) keeps them in `headers`."""
+    found = getattr(request, "request_id", None) or (request.headers or {}).get("request_id")
+    return str(found) if found else None
+
+
+def _restore_job(self: Task, job_id: str, retried_for_s: float) -> None:
     try:
         run_restore_job(job_id, restore_context())
     except SoftTimeLimitExceeded:

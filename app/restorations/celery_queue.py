@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from app.config import Settings
 from app.errors import QueueUnavailable
+from app.observability.logs import current_request_id
 
 RESTORE_TASK = "cctv_archive.restore_job"
 # A task that does nothing but what every restore needs first (the pool process's restore
@@ -111,6 +112,8 @@ class CeleryQueue:
                 queue=self.queue,
                 retry=True,
                 retry_policy=PUBLISH_RETRY_POLICY,
+                # The worker logs the job under the id of the request that started it.
+                headers={"request_id": current_request_id()},
             )
         except BROKER_ERRORS as exc:
             raise self._unavailable(exc) from exc

@@ -11,6 +11,7 @@ from app.db import unit_of_work
 from app.errors import RestoreFailed
 from app.frames.models import Frame
 from app.frames.service import get_frame
+from app.observability.metrics import record_cache
 from app.restorations import repository
 from app.restorations.cache import (
     Restored,
@@ -53,6 +54,7 @@ def restore_or_enqueue(
         hit = cached(
             frame, method, fmt, session=session, store=context.store, restorer=context.restorer
         )
+        record_cache(hit is not None)
         if hit is not None:
             return hit
         if method is Method.edsr:

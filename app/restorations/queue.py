@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from app.errors import QueueUnavailable
+from app.observability.logs import current_request_id, request_context
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class InProcessQueue:
         self._unfinished = unfinished
         self._jobs: queue.Queue[str | None] = queue.Queue(maxsize=max_pending)
         self._owned: set[str] = set()  # waiting or running here
+        self._request_ids: dict[str, str | None] = {}  # the request that submitted each job
         self._owned_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"restore-{i}", daemon=True)
@@ -108,6 +110,7 @@ class InProcessQueue:
             with self._owned_lock:
                 self._jobs.put_nowait(job_id)
                 self._owned.add(job_id)
+                self._request_ids[job_id] = current_request_id()
         except queue.Full:
             raise QueueUnavailable(
                 f"the restore queue is full ({self._jobs.maxsize} jobs waiting); retry later",
@@ -127,10 +130,14 @@ class InProcessQueue:
             job_id = self._jobs.get()
             if job_id is None:
                 return
+            with self._owned_lock:
+                request_id = self._request_ids.pop(job_id, None)
             try:
-                self._run(job_id)
+                with request_context(request_id):
+                    self._run(job_id)
             except Exception as exc:
-                self._failed(job_id, exc)
+                with request_context(request_id):
+                    self._failed(job_id, exc)
             finally:
                 with self._owned_lock:
                     self._owned.discard(job_id)

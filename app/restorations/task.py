@@ -10,6 +10,7 @@ import logging
 
 from app.db import SessionFactory, unit_of_work, utcnow
 from app.frames import repository as frames_repository
+from app.observability import metrics
 from app.restorations import repository
 from app.restorations.cache import (
     expiry,
@@ -19,6 +20,7 @@ from app.restorations.cache import (
     write_restorations,
 )
 from app.restorations.context import RestoreContext
+from app.restorations.models import RestoreJob
 from app.restorations.provenance import Method, OutputFormat
 from app.restorations.repository import FINISHED
 
@@ -54,6 +56,7 @@ def run_restore_job(job_id: str, context: RestoreContext) -> None:
         if counts.failed:
             job.error = f"{counts.failed} of {counts.total} frames could not be restored"
         job.finished_at = job.updated_at = utcnow()
+        _finished(job, done=counts.done, failed=counts.failed)
 
 
 def _restore_batch(
@@ -100,3 +103,27 @@ def fail_restore_job(job_id: str, reason: str, *, session_factory: SessionFactor
         job.state, job.error = "failed", reason
         job.finished_at = job.updated_at = utcnow()
         repository.fail_pending_items(session, job_id, reason)
+        counts = repository.item_counts(session, job_id)
+        _finished(job, done=counts.done, failed=counts.failed)
+
+
+def _finished(job: RestoreJob, *, done: int, failed: int) -> None:
+    """The metrics and the log line of a job that just ended (the log line carries the id of the
+    request that started it, where one did)."""
+    assert job.finished_at is not None
+    metrics.record_restore_job(
+        job.state,
+        done=done,
+        failed=failed,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+    logger.info(
+        "restore job %s %s: %d frames restored, %d failed",
+        job.id,
+        job.state,
+        done,
+        failed,
+        extra={"job_id": job.id, "job_state": job.state},
+    )

@@ -131,6 +131,8 @@ def test_app_never_imports_worker() -> None:
 WORKER_SEAMS = {
     "app.config",
     "app.errors",
+    "app.observability.logs",
+    "app.observability.metrics",
     "app.restorations.celery_queue",
     "app.restorations.context",
     "app.restorations.task",

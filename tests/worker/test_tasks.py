@@ -165,7 +165,10 @@ def test_the_restore_bundle_is_built_once_per_process(monkeypatch: pytest.Monkey
 
     def from_settings(settings: object) -> SimpleNamespace:
         built.append(settings)
-        return SimpleNamespace(restorer=SimpleNamespace(name="m", device="cpu"))
+        restorer = SimpleNamespace(
+            name="m", device="cpu", weights_sha256="0" * 64, degradation_id="d"
+        )
+        return SimpleNamespace(restorer=restorer)
 
     monkeypatch.setattr(tasks, "_context", None)
     monkeypatch.setattr(RestoreContext, "from_settings", from_settings)
