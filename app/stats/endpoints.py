@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from app.deps import ReadKey, RestorerDep, SessionDep
+from app.deps import ReadKey, RestorerDep, SessionDep, SettingsDep
 from app.stats.dashboard import PAGE
 from app.stats.schemas import QualityStats, StorageStats
 from app.stats.service import quality_stats, storage_stats
@@ -19,11 +19,13 @@ router = APIRouter(tags=["stats"])
 def get_storage_stats(
     principal: ReadKey,
     session: SessionDep,
+    settings: SettingsDep,
     days: Annotated[int, Query(ge=1, le=3660, description="most recent capture days")] = 90,
 ) -> StorageStats:
     """Frames and bytes (uploaded, stored, restore cache) with the savings ratio, in total, per
-    camera and per capture day."""
-    return storage_stats(session=session, days=days)
+    camera and per capture day; per camera also the retention in force and the storage it
+    settles at (projected_bytes)."""
+    return storage_stats(session=session, days=days, settings=settings)
 
 
 @router.get("/v1/stats/quality", response_model=QualityStats)

@@ -12,13 +12,17 @@ from app.restorations.models import CachedRestoration
 from app.stats.models import FrameQuality
 
 Totals = tuple[int, int, int]  # frames, bytes uploaded, bytes stored
+KEPT_ORIGINAL_BYTES = sa.case((Frame.original_key.is_not(None), Frame.original_bytes), else_=0)
 
 
 def _frame_sums() -> list[sa.ColumnElement[int]]:
     return [
         sa.func.count(Frame.id),
         sa.func.coalesce(sa.func.sum(Frame.original_bytes), 0),
-        sa.func.coalesce(sa.func.sum(Frame.stored_bytes + Frame.reference_bytes), 0),
+        # Kept originals (the originals window, legal holds) are stored bytes too.
+        sa.func.coalesce(
+            sa.func.sum(Frame.stored_bytes + Frame.reference_bytes + KEPT_ORIGINAL_BYTES), 0
+        ),
     ]
 
 

@@ -18,7 +18,7 @@ def savings_ratio(bytes_uploaded: int, bytes_stored: int, bytes_cache: int) -> f
 class Usage(BaseModel):
     frames: int
     bytes_uploaded: int  # originals as received (not kept)
-    bytes_stored: int  # stored frames plus the HR references kept for the audit sample
+    bytes_stored: int  # stored frames, the audit sample's HR references and kept originals
     bytes_cache: int  # restorations in the restore cache
     savings_ratio: float
 
@@ -35,6 +35,13 @@ class Usage(BaseModel):
 
 class CameraUsage(Usage):
     camera_id: str
+    bytes_originals: int = 0  # uploads kept unchanged (originals window, legal holds)
+    # The camera's lifecycle policy in force (GET /v1/cameras) and where its storage settles:
+    # the recent daily rate x retention days, capped by the quota; null when nothing bounds it.
+    retention_days: int | None = None  # 0: keep forever
+    quota_bytes: int | None = None
+    originals_hours: int | None = None
+    projected_bytes: int | None = None
 
 
 class DailyUsage(Usage):

@@ -6,7 +6,9 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db import utcnow
+from app.lifecycle import service as lifecycle_service
 from app.restorations.model import RestoreModel
 from app.stats import repository
 from app.stats.schemas import (
@@ -21,16 +23,25 @@ from app.stats.schemas import (
 )
 
 
-def storage_stats(*, session: Session, days: int = 90) -> StorageStats:
+def storage_stats(
+    *, session: Session, days: int = 90, settings: Settings | None = None
+) -> StorageStats:
+    """Usage in total, per camera and per capture day; with `settings`, each camera's
+    lifecycle policy in force and projected settled storage too."""
     cameras = repository.frames_by_camera(session)
     cache = repository.cache_by_camera(session)
     by_day = repository.frames_by_day(session, days)
     cache_daily = repository.cache_by_day(session, list(by_day))
     totals = [sum(values) for values in zip(*cameras.values(), strict=True)] or [0, 0, 0]
+    lifecycle = _lifecycle(session, settings) if settings is not None else {}
     return StorageStats(
         totals=Usage.of(*totals, sum(cache.values())),
         cameras=[
-            CameraUsage(camera_id=camera, **Usage.of(*sums, cache.get(camera, 0)).model_dump())
+            CameraUsage(
+                camera_id=camera,
+                **Usage.of(*sums, cache.get(camera, 0)).model_dump(),
+                **lifecycle.get(camera, {}),
+            )
             for camera, sums in sorted(cameras.items())
         ],
         daily=[
@@ -42,6 +53,21 @@ def storage_stats(*, session: Session, days: int = 90) -> StorageStats:
         ],
         generated_at=utcnow(),
     )
+
+
+def _lifecycle(session: Session, settings: Settings) -> dict[str, dict[str, int | None]]:
+    """Per camera: its policy in force, kept originals and projected settled bytes."""
+    cameras = lifecycle_service.list_cameras(session=session, settings=settings)
+    return {
+        camera.camera_id: {
+            "bytes_originals": camera.usage.bytes_originals,
+            "retention_days": camera.policy.retention_days,
+            "quota_bytes": camera.policy.quota_bytes,
+            "originals_hours": camera.policy.originals_hours,
+            "projected_bytes": camera.projected_bytes,
+        }
+        for camera in cameras
+    }
 
 
 def quality_stats(*, session: Session, restorer: RestoreModel) -> QualityStats:
