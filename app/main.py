@@ -18,12 +18,15 @@ from app.frames.images import allow_pixels
 from app.health import router as health_router
 from app.lifecycle.endpoints import router as lifecycle_router
 from app.middleware import BodyLimitMiddleware, KeyBeforeBodyMiddleware
+from app.observability.endpoints import router as metrics_router
+from app.observability.middleware import IngestMetricsMiddleware, RequestContextMiddleware
 from app.restorations.endpoints import router as restorations_router
 from app.restorations.model import RestoreModel
 from app.restorations.queue import Periodic, RestoreQueue
 from app.runtime import build_runtime, housekeeping
 from app.stats.endpoints import router as stats_router
 from app.storage import BlobStore
+from app.web.pages import install_pages
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +78,17 @@ def create_app(
         max_body_size=settings.max_upload_bytes + MULTIPART_OVERHEAD,
         timeout_s=settings.body_timeout_s,
     )
-    app.add_middleware(KeyBeforeBodyMiddleware)  # outermost: before the body is touched
+    app.add_middleware(KeyBeforeBodyMiddleware)  # before the body is touched
+    # Outside it, neither touching the body: counting ingest answers (401s and 413s included),
+    # and the request id with one access line per request.
+    app.add_middleware(IngestMetricsMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(frames_router)
     app.include_router(restorations_router)
     app.include_router(stats_router)
+    app.include_router(metrics_router)
+    install_pages(app, settings)  # /login, /dashboard, /frames (issue 14)
     app.include_router(lifecycle_router)
     return app

@@ -1,134 +1,136 @@
-"""The storage dashboard: one static page that fetches /v1/stats/storage with a key typed into it.
+"""What the operator's dashboard shows, gathered in one read: the storage and quality figures of
+/v1/stats (the same functions, so the page and the API cannot disagree), money saved at the
+configured price, per-camera projections and serving model, and the restore queue."""
 
-Kept as a string in a module (not a package data file) so it ships in every kind of install.
-"""
+from __future__ import annotations
 
-PAGE = """\
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>cctv-archive · storage</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem; color: #222; max-width: 60rem; }
-  table { border-collapse: collapse; margin: 1rem 0; width: 100%; }
-  th, td { padding: .3rem .6rem; border-bottom: 1px solid #ddd; text-align: right; }
-  th:first-child, td:first-child { text-align: left; }
-  .bar { fill: #4a7bd0; } .cache { fill: #d08a4a; } .up { fill: #ccc; }
-  #error { color: #b00; }
-  small { color: #666; }
-</style>
-</head>
-<body>
-<h1>cctv-archive · storage</h1>
-<form id="auth">
-  <label>API key (read scope) <input id="key" type="password" size="50" autocomplete="off"></label>
-  <button>Show</button>
-</form>
-<p id="error"></p>
-<div id="out" hidden>
-  <h2>Totals</h2><table id="totals"></table>
-  <h2>Per camera</h2><table id="cameras"></table>
-  <h2>Per capture day</h2>
-  <p><small>grey: uploaded · blue: stored · orange: restore cache</small></p>
-  <svg id="chart" width="100%" height="180"></svg>
-  <table id="daily"></table>
-  <h2>Restoration quality on the audit sample</h2>
-  <p><small id="model"></small></p>
-  <table id="quality"></table>
-</div>
-<script>
-// Plain DOM, no framework: fetch the JSON with the key from the form and draw it.
-const MB = (n) => (n / 1e6).toFixed(2) + " MB";
-const PCT = (r) => (100 * r).toFixed(1) + " %";
-const HEAD = ["frames", "uploaded", "stored", "restore cache", "saved"];
+import datetime as dt
+from dataclasses import dataclass
 
-function cells(row) {
-  return [row.frames, MB(row.bytes_uploaded), MB(row.bytes_stored), MB(row.bytes_cache),
-          PCT(row.savings_ratio)];
-}
+from sqlalchemy.orm import Session
 
-function table(el, label, rows) {
-  el.replaceChildren();
-  const tr = el.insertRow();
-  for (const h of [label, ...HEAD]) {
-    const th = document.createElement("th");
-    th.textContent = h;
-    tr.append(th);
-  }
-  for (const [name, row] of rows) {
-    const r = el.insertRow();
-    for (const v of [name, ...cells(row)]) r.insertCell().textContent = v;
-  }
-}
+from app.config import Settings
+from app.observability import repository
+from app.restorations.model import RestoreModel, can_restore
+from app.stats.schemas import CameraQuality, CameraUsage, QualityStats, StorageStats
+from app.stats.service import quality_stats, storage_stats
 
-function chart(svg, daily) {
-  svg.replaceChildren();
-  const max = Math.max(1, ...daily.map((d) => d.bytes_uploaded));
-  const w = 100 / Math.max(daily.length, 1);
-  const ns = "http://www.w3.org/2000/svg";
-  daily.forEach((d, i) => {
-    const parts = [["up", d.bytes_uploaded, 0], ["bar", d.bytes_stored, 0],
-                   ["cache", d.bytes_cache, d.bytes_stored]];
-    parts.forEach(([cls, v, below]) => {
-        const rect = document.createElementNS(ns, "rect");
-        const h = 170 * v / max, y = 175 - 170 * (v + below) / max;
-        rect.setAttribute("class", cls);
-        rect.setAttribute("x", (i * w + w * 0.1) + "%");
-        rect.setAttribute("width", (w * 0.8) + "%");
-        rect.setAttribute("y", y); rect.setAttribute("height", h);
-        const title = document.createElementNS(ns, "title");
-        title.textContent = d.date + " " + cls + " " + MB(v);
-        rect.append(title); svg.append(rect);
-      });
-  });
-}
+GB = 1e9  # storage is priced in decimal gigabytes
+PROJECTION_DAYS = 30
+RECENT_JOBS = 10
 
-async function show(key) {
-  const res = await fetch("/v1/stats/storage", { headers: { "X-API-Key": key } });
-  const body = await res.json();
-  if (!res.ok) { document.getElementById("error").textContent = body.error.message; return; }
-  document.getElementById("error").textContent = "";
-  table(document.getElementById("totals"), "", [["all cameras", body.totals]]);
-  table(document.getElementById("cameras"), "camera", body.cameras.map((c) => [c.camera_id, c]));
-  table(document.getElementById("daily"), "date", body.daily.map((d) => [d.date, d]));
-  chart(document.getElementById("chart"), body.daily);
-  const answer = await fetch("/v1/stats/quality", { headers: { "X-API-Key": key } });
-  const quality = await answer.json();
-  document.getElementById("model").textContent =
-    "model " + quality.model.name + " (" + quality.model.weights_sha256.slice(0, 12) + "), " +
-    "PSNR on the Y channel in dB against the kept full-resolution frames";
-  qualityTable(document.getElementById("quality"),
-               [...quality.cameras.map((c) => [c.camera_id, c]), ["all cameras", quality.totals]]);
-  document.getElementById("out").hidden = false;
-}
 
-function qualityTable(el, rows) {
-  el.replaceChildren();
-  const head = el.insertRow();
-  for (const h of ["camera", "frames measured", "EDSR", "bicubic", "gain"]) {
-    const th = document.createElement("th");
-    th.textContent = h;
-    head.append(th);
-  }
-  const dB = (v) => (v === null ? "-" : v.toFixed(2) + " dB");
-  for (const [name, q] of rows) {
-    const r = el.insertRow();
-    const values = [name, q.frames_measured, dB(q.psnr_y_edsr), dB(q.psnr_y_bicubic),
-                    dB(q.gain_db)];
-    for (const v of values) r.insertCell().textContent = v;
-  }
-}
+@dataclass(frozen=True)
+class Money:
+    """What the bytes the archive does not keep would cost per month at the configured price."""
 
-document.getElementById("auth").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const key = document.getElementById("key").value.trim();
-  sessionStorage.setItem("cctv-key", key);
-  show(key);
-});
-const saved = sessionStorage.getItem("cctv-key");
-if (saved) { document.getElementById("key").value = saved; show(saved); }
-</script>
-</body>
-</html>
-"""
+    price_per_gb_month: float
+    currency: str
+    saved_bytes: int  # uploaded - stored - cache (negative when the archive costs more)
+
+    @property
+    def saved_per_month(self) -> float:
+        return self.saved_bytes / GB * self.price_per_gb_month
+
+
+@dataclass(frozen=True)
+class CameraRow:
+    usage: CameraUsage
+    quality: CameraQuality | None
+    capture_days: int
+    serving_model: str | None  # None: the model was not trained for how this camera is stored
+
+    @property
+    def camera_id(self) -> str:
+        return self.usage.camera_id
+
+    @property
+    def projected_bytes(self) -> int:
+        """Stored bytes after another PROJECTION_DAYS at this camera's mean daily rate."""
+        per_day = self.usage.bytes_stored / max(self.capture_days, 1)
+        return round(self.usage.bytes_stored + per_day * PROJECTION_DAYS)
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: str
+    state: str
+    method: str
+    total: int
+    done: int
+    failed: int
+    requested_by: str
+    created_at: dt.datetime
+    waited_s: float | None  # created to started; None while it has not started
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    storage: StorageStats
+    quality: QualityStats
+    bytes_frames: int  # the small stored frames
+    bytes_references: int  # HR references of the audit sample
+    money: Money
+    cameras: list[CameraRow]
+    quality_by_day: dict[str, list[tuple[dt.date, int, float, float]]]
+    jobs_by_state: dict[str, int]
+    job_frames_by_state: dict[str, int]
+    recent_jobs: list[JobRow]
+    queue_pending: int | None
+
+
+def build_dashboard(
+    *, session: Session, restorer: RestoreModel, settings: Settings, queue_pending: int | None
+) -> Dashboard:
+    storage = storage_stats(session=session, days=90)
+    quality = quality_stats(session=session, restorer=restorer)
+    _, sizes = repository.archive_bytes(session)
+    totals = storage.totals
+    money = Money(
+        price_per_gb_month=settings.storage_price_per_gb_month,
+        currency=settings.storage_price_currency,
+        saved_bytes=totals.bytes_uploaded - totals.bytes_stored - totals.bytes_cache,
+    )
+    days = repository.capture_days_by_camera(session)
+    degradations = repository.degradations_by_camera(session)
+    measured = {q.camera_id: q for q in quality.cameras}
+    cameras = [
+        CameraRow(
+            usage=usage,
+            quality=measured.get(usage.camera_id),
+            capture_days=days.get(usage.camera_id, 0),
+            serving_model=restorer.name
+            if all(can_restore(restorer, d) for d in degradations.get(usage.camera_id, []))
+            else None,
+        )
+        for usage in storage.cameras
+    ]
+    recent = [
+        JobRow(
+            id=job.id,
+            state=job.state,
+            method=job.method,
+            total=total,
+            done=done,
+            failed=failed,
+            requested_by=job.requested_by,
+            created_at=job.created_at,
+            waited_s=(job.started_at - job.created_at).total_seconds() if job.started_at else None,
+            error=job.error,
+        )
+        for job, total, done, failed in repository.recent_jobs(session, RECENT_JOBS)
+    ]
+    return Dashboard(
+        storage=storage,
+        quality=quality,
+        bytes_frames=sizes["stored"],
+        bytes_references=sizes["references"],
+        money=money,
+        cameras=cameras,
+        quality_by_day=repository.quality_by_camera_day(session, restorer.weights_sha256),
+        jobs_by_state=repository.jobs_by_state(session),
+        job_frames_by_state=repository.job_frames_by_state(session),
+        recent_jobs=recent,
+        queue_pending=queue_pending,
+    )

@@ -1,14 +1,12 @@
-"""GET /v1/stats/storage, and the dashboard page that draws the same numbers."""
+"""GET /v1/stats/storage and /v1/stats/quality (the dashboard page draws them: app/web)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse
 
 from app.deps import ReadKey, RestorerDep, SessionDep, SettingsDep
-from app.stats.dashboard import PAGE
 from app.stats.schemas import QualityStats, StorageStats
 from app.stats.service import quality_stats, storage_stats
 
@@ -35,10 +33,3 @@ def get_quality_stats(
     """PSNR-Y of the serving model and of bicubic against the HR references kept for the audit
     sample, per camera (measured in the background, or by `cctv-archive measure`)."""
     return quality_stats(session=session, restorer=restorer)
-
-
-@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-def dashboard() -> HTMLResponse:
-    """A page that asks for an API key and draws /v1/stats/storage (the page itself holds no
-    data, so it needs no key)."""
-    return HTMLResponse(PAGE)

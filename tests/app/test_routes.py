@@ -7,8 +7,8 @@ import re
 
 from tests.app.conftest import Archive
 
-# The only routes without an API key (README: the probes; the dashboard page, which holds no
-# data, is not part of the API description).
+# The only routes without an API key (README: the probes). The pages (app/web) are not part of
+# the API description; without a session they send the browser to /login (tests/app/web).
 PUBLIC = {"/healthz", "/readyz"}
 
 
@@ -29,6 +29,7 @@ def test_every_route_but_the_public_ones_is_401_without_a_key(archive: Archive) 
         checked.append(f"{method} {route}")
     # The routes the README lists (a renamed or vanished route shows up here too).
     assert sorted(checked) == [
+        "GET /metrics",
         "GET /v1/frames",
         "GET /v1/frames/{frame_id}",
         "GET /v1/frames/{frame_id}/restored",
@@ -45,5 +46,5 @@ def test_every_route_but_the_public_ones_is_401_without_a_key(archive: Archive) 
 def test_the_public_routes_answer_without_a_key(archive: Archive) -> None:
     public = {route for _, route in operations(archive) if route in PUBLIC}
     assert public == PUBLIC
-    for path in sorted(PUBLIC | {"/dashboard"}):
+    for path in sorted(PUBLIC | {"/login"}):
         assert archive.client.get(path).status_code == 200, path

@@ -64,8 +64,8 @@ def test_scopes_allow_what_they_name_and_admin_allows_all(archive: Archive) -> N
     assert archive.upload(key="admin", camera_id="cam-9").status_code == 201
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/dashboard"])
-def test_health_and_the_dashboard_page_need_no_key(archive: Archive, path: str) -> None:
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/login"])
+def test_health_and_the_sign_in_page_need_no_key(archive: Archive, path: str) -> None:
     assert archive.client.get(path).status_code == 200
 
 

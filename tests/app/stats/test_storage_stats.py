@@ -97,9 +97,3 @@ def test_daily_rows_are_limited_to_the_most_recent_days(archive: Archive) -> Non
 def test_savings_ratio_formula(uploaded: int, stored: int, cache: int, ratio: float) -> None:
     assert savings_ratio(uploaded, stored, cache) == pytest.approx(ratio)
 
-
-def test_dashboard_page_draws_the_stats_endpoint(archive: Archive) -> None:
-    response = archive.client.get("/dashboard")  # the page holds no data: no key needed
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
-    assert "/v1/stats/storage" in response.text and "X-API-Key" in response.text
