@@ -205,7 +205,11 @@ def test_animated_upload_is_415_and_leaves_nothing(archive: Archive, fmt: str) -
     response = archive.upload(animated(fmt))
     assert response.status_code == 415
     message = response.json()["error"]["message"]
-    assert ("animated" in message) if fmt != "GIF" else ("not a JPEG, PNG, WebP or BMP" in message)
+    assert (
+        ("animated" in message)
+        if fmt != "GIF"
+        else ("not a JPEG, PNG, WebP, BMP or AVIF" in message)
+    )
     assert archive.count("frames") == 0 and archive.blobs() == []
 
 
