@@ -45,10 +45,11 @@ class CameraRow:
         return self.usage.camera_id
 
     @property
-    def projected_bytes(self) -> int:
-        """Stored bytes after another PROJECTION_DAYS at this camera's mean daily rate."""
+    def growth_bytes(self) -> int:
+        """Stored bytes added in PROJECTION_DAYS at this camera's mean daily rate (what the
+        dashboard shows where no retention or quota bounds the camera's storage)."""
         per_day = self.usage.bytes_stored / max(self.capture_days, 1)
-        return round(self.usage.bytes_stored + per_day * PROJECTION_DAYS)
+        return round(per_day * PROJECTION_DAYS)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Dashboard:
     quality: QualityStats
     bytes_frames: int  # the small stored frames
     bytes_references: int  # HR references of the audit sample
+    bytes_originals: int  # uploads kept unchanged (originals window, legal holds)
     money: Money
     cameras: list[CameraRow]
     quality_by_day: dict[str, list[tuple[dt.date, int, float, float]]]
@@ -83,7 +85,7 @@ class Dashboard:
 def build_dashboard(
     *, session: Session, restorer: RestoreModel, settings: Settings, queue_pending: int | None
 ) -> Dashboard:
-    storage = storage_stats(session=session, days=90)
+    storage = storage_stats(session=session, days=90, settings=settings)
     quality = quality_stats(session=session, restorer=restorer)
     _, sizes = repository.archive_bytes(session)
     totals = storage.totals
@@ -126,6 +128,7 @@ def build_dashboard(
         quality=quality,
         bytes_frames=sizes["stored"],
         bytes_references=sizes["references"],
+        bytes_originals=sum(camera.bytes_originals for camera in storage.cameras),
         money=money,
         cameras=cameras,
         quality_by_day=repository.quality_by_camera_day(session, restorer.weights_sha256),

@@ -5,13 +5,11 @@ through the same services as the API, so each read is in the audit log."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
 
 from app.auth.schemas import Scope
 from app.auth.service import record_read
@@ -26,7 +24,7 @@ from app.restorations.endpoints import get_restored_frame
 from app.restorations.model import can_restore
 from app.restorations.provenance import Method, OutputFormat
 from app.stats.dashboard import build_dashboard
-from app.web import charts
+from app.web import actions, charts
 from app.web.session import (
     COOKIE,
     PageForbidden,
@@ -38,34 +36,12 @@ from app.web.session import (
     principal_of,
     safe_next,
 )
+from app.web.templating import page
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["bytes"] = charts.format_bytes
-templates.env.filters["thousands"] = lambda n: f"{n:,}"
-templates.env.globals["format_bytes"] = charts.format_bytes
 
 FRAMES_PER_PAGE = 48
 MAX_KEY_CHARS = 200
-# Pages hold what a key may read: never cached, never shown inside another site's frame.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'"
-    ),
-    "Referrer-Policy": "same-origin",
-}
-
-
-def _page(
-    request: Request, template: str, status_code: int = 200, **context: object
-) -> HTMLResponse:
-    response = templates.TemplateResponse(
-        request, template, context, status_code=status_code, headers=PAGE_HEADERS
-    )
-    return response
 
 
 # -- signing in ------------------------------------------------------------------------------
@@ -73,7 +49,7 @@ def _page(
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> HTMLResponse:
-    return _page(request, "login.html", next=safe_next(next), error=None)
+    return page(request, "login.html", next=safe_next(next), error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -92,11 +68,11 @@ def login(
         key = key_for_sign_in(api_key, session=session)
     if key is None:
         error = "Unknown or revoked API key."
-        return _page(request, "login.html", 401, next=destination, error=error)
+        return page(request, "login.html", 401, next=destination, error=error)
     principal = principal_of(key)
     if not principal.allows(Scope.read):
         error = f"The key {principal.name!r} lacks the read scope these pages need."
-        return _page(request, "login.html", 403, next=destination, error=error)
+        return page(request, "login.html", 403, next=destination, error=error)
     response = RedirectResponse(destination, status_code=303)
     _set_cookie(response, signer.issue(key), signer, settings)
     return response
@@ -161,7 +137,7 @@ def dashboard(
         y_label="PSNR-Y of the restoration (dB)",
         unit="dB",
     )
-    return _page(
+    return page(
         request,
         "dashboard.html",
         principal=principal,
@@ -213,7 +189,7 @@ def frame_browser(
     except ArchiveError as exc:
         error = exc.message
     cameras = sorted(repository.capture_days_by_camera(session))
-    return _page(
+    return page(
         request,
         "frames.html",
         principal=principal,
@@ -242,16 +218,20 @@ def frame_viewer(
     except FrameNotFound:
         shown = frame_id if len(frame_id) <= 40 else frame_id[:37] + "..."
         message = f"There is no frame {shown!r}."
-        return _page(request, "error.html", 404, principal=principal, message=message)
+        return page(request, "error.html", 404, principal=principal, message=message)
     restorable = can_restore(restorer, frame.degradation_id)
-    return _page(
+    held = request.query_params.get("held", "")
+    return page(
         request,
         "viewer.html",
         principal=principal,
         frame=FrameRead.of(frame),
+        original_kept=frame.original_key is not None,
         edsr=provenance_of(frame, Method.edsr, restorer) if restorable else None,
         bicubic=provenance_of(frame, Method.bicubic, restorer),
         model=restorer,
+        can_hold=principal.allows(Scope.admin),
+        held=held if held.isalnum() and len(held) <= 32 else None,
     )
 
 
@@ -318,7 +298,12 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
     message = "This key lacks the read scope these pages need; sign in with another key."
-    return _page(request, "error.html", 403, principal=None, message=message)
+    return page(request, "error.html", 403, principal=None, message=message)
+
+
+async def _cross_site(request: Request, exc: Exception) -> Response:
+    message = "This form was sent from another site; open the page here and send it again."
+    return page(request, "error.html", 403, principal=None, message=message)
 
 
 def install_pages(app: FastAPI, settings: Settings) -> None:
@@ -326,4 +311,6 @@ def install_pages(app: FastAPI, settings: Settings) -> None:
     app.state.session_signer = SessionSigner.from_settings(settings)
     app.add_exception_handler(SignInRequired, _sign_in_first)
     app.add_exception_handler(PageForbidden, _forbidden)
+    app.add_exception_handler(actions.CrossSiteForm, _cross_site)
     app.include_router(router)
+    app.include_router(actions.router)
