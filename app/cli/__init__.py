@@ -18,6 +18,7 @@ from app import __version__
 from app.cli.admin import ADMIN_COMMANDS
 from app.cli.client import add_client_commands
 from app.cli.common import CommandError
+from app.cli.lifecycle import LIFECYCLE_COMMANDS
 
 __all__ = ["MODEL_COMMANDS", "CommandError", "build_parser", "main"]
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cctv-archive", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"cctv-archive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in ADMIN_COMMANDS:
+    for add in [*ADMIN_COMMANDS, *LIFECYCLE_COMMANDS]:
         add(sub)
     add_client_commands(sub)
     for name in MODEL_COMMANDS:
