@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.app.conftest import Archive
-
 from app.web.session import COOKIE
+from tests.app.conftest import Archive
 
 
 def sign_in(archive: Archive, key: str = "investigator") -> str:
