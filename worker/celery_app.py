@@ -29,6 +29,17 @@ celery_app = make_celery(get_settings(), include=("worker.tasks",))
 # `celery -A worker.celery_app` looks for a module attribute named `app` or `celery`.
 app = celery_app
 
+# Retention, quotas and the originals window, swept as often as the embedded server's
+# housekeeping; beat runs in exactly one process (`cctv-archive worker -B` on one worker).
+LIFECYCLE_TASK = "cctv_archive.lifecycle_sweep"
+celery_app.conf.beat_schedule = {
+    "lifecycle-sweep": {
+        "task": LIFECYCLE_TASK,
+        "schedule": get_settings().restore_cache_sweep_s,
+        "options": {"queue": get_settings().restore_queue, "expires": 3600},
+    }
+}
+
 
 @after_setup_logger.connect
 def _log_format(logger: logging.Logger, **_: Any) -> None:

@@ -17,13 +17,16 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
+from app.db import make_session_factory
 from app.errors import StorageUnavailable
+from app.lifecycle.retention import sweep
 from app.observability.logs import request_context
 from app.observability.metrics import record_model
 from app.restorations.celery_queue import HEALTH_TASK, send_health_reply
 from app.restorations.context import RestoreContext
 from app.restorations.task import fail_restore_job, run_restore_job
-from worker.celery_app import RESTORE_TASK, celery_app
+from app.storage import build_store
+from worker.celery_app import LIFECYCLE_TASK, RESTORE_TASK, celery_app
 
 logger = logging.getLogger(__name__)
 
@@ -144,3 +147,16 @@ def health(self: Task, reply_key: str) -> None:
         reason = f"cannot load the model or its stores ({type(exc).__name__}); see its log"
         reply = {"ok": False, "worker": worker, "reason": reason}
     send_health_reply(self.app.conf.broker_url, reply_key, reply)
+
+
+@celery_app.task(name=LIFECYCLE_TASK, ignore_result=True)
+def lifecycle_sweep() -> dict[str, int]:
+    """One retention pass (frames past retention or quota, originals past their window; held
+    frames stay): the beat schedule's periodic task when scaled out. Needs no model."""
+    settings = get_settings()
+    report = sweep(
+        session_factory=make_session_factory(settings),
+        store=build_store(settings),
+        settings=settings,
+    )
+    return {"frames": len(report.frames), "originals": len(report.originals)}
