@@ -223,6 +223,16 @@ def test_a_stopped_worker_container_hands_its_jobs_back() -> None:
     assert "REMAP_SIGTERM=SIGQUIT" in worker
 
 
+def test_worker_healthcheck_runs_a_task_on_that_very_worker(compose: dict[str, Any]) -> None:
+    # `inspect ping` is answered by the main process even when the pool cannot run tasks, and a
+    # plain worker-check would pass on any other worker: the check names this container's node.
+    for name, service in compose["services"].items():
+        if service.get("command", [None])[-1] == "worker":
+            test = " ".join(service["healthcheck"]["test"])
+            assert "cctv-archive worker-check --worker celery@$$HOSTNAME" in test, name
+            assert "inspect ping" not in test
+
+
 def test_compose_gives_a_stopping_worker_longer_than_its_grace(compose: dict[str, Any]) -> None:
     from worker.celery_app import DEFAULT_SHUTDOWN_GRACE_S
 

@@ -362,7 +362,8 @@ def cmd_worker_check(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise CommandError(f"--timeout must be positive, not {args.timeout:g}")
     try:
-        reply = CeleryQueue.from_settings(settings).check_workers(args.timeout)
+        queue = CeleryQueue.from_settings(settings)
+        reply = queue.check_workers(args.timeout, worker=args.worker)
     except QueueUnavailable as exc:
         print(f"unhealthy: {exc.message}")
         return 1
@@ -377,6 +378,12 @@ def add_worker_check(sub: Any) -> None:
         help="a restore worker's pool runs a health task within --timeout (exit 1 if not)",
     )
     check.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (30)")
+    check.add_argument(
+        "--worker",
+        metavar="NODE",
+        help="ask this worker (its node name, e.g. celery@$HOSTNAME: a container's own "
+        "healthcheck) instead of any worker on the queue",
+    )
     check.set_defaults(handler=cmd_worker_check)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.utils.nodenames import worker_direct
 from kombu.exceptions import KombuError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
@@ -79,6 +80,9 @@ def make_celery(settings: Settings, *, include: tuple[str, ...] = ()) -> Celery:
             HEALTH_TASK: {"queue": settings.restore_queue},
         },
         task_default_queue="celery",
+        # Each worker also consumes its own queue, so a health check can ask one named worker
+        # (the container's own healthcheck) rather than whichever worker is free.
+        worker_direct=True,
         # The soft limit raises inside the task so it can mark the job failed; the hard limit
         # kills a task that ignores it.
         task_soft_time_limit=max(1, time_limit - max(1, time_limit // 10)),
@@ -129,9 +133,10 @@ class CeleryQueue:
         except BROKER_ERRORS as exc:
             raise self._unavailable(exc) from exc
 
-    def check_workers(self, timeout_s: float) -> dict[str, Any]:
+    def check_workers(self, timeout_s: float, *, worker: str | None = None) -> dict[str, Any]:
         """Have a restore worker's pool process run HEALTH_TASK; its reply, or QueueUnavailable
-        with a one-line reason when none completes it within `timeout_s` or it failed.
+        with a one-line reason when none completes it within `timeout_s` or it failed. With
+        `worker` (a node name, e.g. celery@host), that worker runs it, through its own queue.
 
         The task waits behind running restore jobs like any other: a fleet whose every worker
         is busy for longer than `timeout_s` is reported as not completing it. It expires after
@@ -142,7 +147,7 @@ class CeleryQueue:
             self._celery.send_task(
                 HEALTH_TASK,
                 args=[reply_key],
-                queue=self.queue,
+                queue=worker_direct(worker) if worker else self.queue,
                 expires=timeout_s,
                 retry=True,
                 retry_policy=PUBLISH_RETRY_POLICY,
@@ -154,6 +159,11 @@ class CeleryQueue:
                 client.close()
         except (*BROKER_ERRORS, redis.RedisError) as exc:
             raise self._unavailable(exc) from exc
+        if popped is None and worker:
+            raise QueueUnavailable(
+                f"restore worker {worker[:100]!r} did not complete a health task within "
+                f"{timeout_s:g} s (not running, unable to run tasks, or busy)"
+            )
         if popped is None:
             raise QueueUnavailable(
                 f"no restore worker on queue {self.queue!r} completed a health task within "

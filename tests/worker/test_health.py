@@ -31,9 +31,11 @@ def _broker() -> str:
     return shared.rsplit("/", 1)[0] + f"/{services.free_port() % 15 + 1}"
 
 
-def worker_check(env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def worker_check(
+    env: dict[str, str], timeout: float, *extra: str
+) -> subprocess.CompletedProcess[str]:
     environ = os.environ | env | {"PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "app", "worker-check", "--timeout", str(timeout)]
+    command = [sys.executable, "-m", "app", "worker-check", "--timeout", str(timeout), *extra]
     return subprocess.run(
         command, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout + 60
     )
@@ -55,6 +57,31 @@ def test_a_worker_whose_pool_runs_tasks_is_healthy(
     assert result.returncode == 0, (result.stdout, result.stderr, worker.tail())
     assert result.stdout.startswith("healthy: restore worker e2e-"), result.stdout
     assert "(model e2e-1x8)" in result.stdout
+
+
+def test_a_named_worker_answers_for_itself_and_an_absent_one_is_unhealthy(
+    tmp_path: Path, s3: services.MotoServer, database_url: str
+) -> None:
+    """A container's healthcheck must judge its own worker, not whichever worker is free."""
+    model = save_tiny_model(tmp_path / "tiny.safetensors")
+    env = scaled_out_env(
+        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
+    )
+    worker = CeleryWorker(env, tmp_path / "worker.log")
+    worker.start()
+    name = worker.name.replace("%h", socket.gethostname())
+    try:
+        own = worker_check(env, 60, "--worker", name)
+        absent = worker_check(env, 2, "--worker", "celery@no-such-host")
+    finally:
+        worker.stop()
+    assert own.returncode == 0, (own.stdout, own.stderr, worker.tail())
+    assert own.stdout.startswith(f"healthy: restore worker {name} ran a health task"), own.stdout
+    assert absent.returncode == 1, (absent.stdout, absent.stderr)
+    assert absent.stdout.strip() == (
+        "unhealthy: restore worker 'celery@no-such-host' did not complete a health task within "
+        "2 s (not running, unable to run tasks, or busy)"
+    )
 
 
 def test_a_worker_that_answers_ping_but_cannot_load_its_model_is_unhealthy(
