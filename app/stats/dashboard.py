@@ -30,7 +30,8 @@ class Money:
 
     @property
     def saved_per_month(self) -> float:
-        return self.saved_bytes / GB * self.price_per_gb_month
+        """Rounded to cents (+ 0.0: a loss of less than a cent shows as 0.00, not -0.00)."""
+        return round(self.saved_bytes / GB * self.price_per_gb_month, 2) + 0.0
 
 
 @dataclass(frozen=True)

@@ -158,12 +158,13 @@ def dated_lines_chart(
     ticks = nice_ticks(math.floor(low - 0.5), math.ceil(high + 0.5))
     y = _y_scale(chart, ticks[0], ticks[-1])
     chart.y_ticks = [Tick(y(t), f"{t:g}") for t in ticks]
-    inner = chart.right - chart.left - 20
+    pad = 40  # half a date label: the first and last fit inside the plot
+    inner = chart.right - chart.left - 2 * pad
 
     def x(day: dt.date) -> float:
         if first == last:
-            return chart.left + 10 + inner / 2
-        return chart.left + 10 + (day - first).days / span * inner
+            return chart.left + pad + inner / 2
+        return chart.left + pad + (day - first).days / span * inner
 
     step = max(1, math.ceil((span + 1) / MAX_X_LABELS))
     day = first
