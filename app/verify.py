@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 from app.db import SessionFactory, unit_of_work
 from app.frames import repository as frames_repository
+from app.lifecycle import repository as lifecycle_repository
 from app.restorations import repository as restorations_repository
 from app.storage import BlobStore
 
-PREFIXES = ("frames/", "references/", "restored/")
+PREFIXES = ("frames/", "references/", "restored/", "originals/", "exports/")
 
 
 @dataclass
@@ -57,8 +58,10 @@ def verify(
     with session_factory() as session:
         frames = frames_repository.blob_keys(session)
         entries = restorations_repository.blob_keys(session)
+        kept = lifecycle_repository.kept_blob_keys(session)  # originals and export bundles
     known = {key for _, stored, ref in frames for key in (stored, ref) if key}
     known.update(key for _, key in entries)
+    known.update(kept)
     report.frames_missing_blobs = [
         frame_id
         for frame_id, stored, ref in frames

@@ -17,15 +17,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
-from app.db import make_session_factory
 from app.errors import StorageUnavailable
-from app.lifecycle.retention import sweep
+from app.lifecycle.retention import sweep_configured
 from app.observability.logs import request_context
 from app.observability.metrics import record_model
 from app.restorations.celery_queue import HEALTH_TASK, send_health_reply
 from app.restorations.context import RestoreContext
 from app.restorations.task import fail_restore_job, run_restore_job
-from app.storage import build_store
 from worker.celery_app import LIFECYCLE_TASK, RESTORE_TASK, celery_app
 
 logger = logging.getLogger(__name__)
@@ -153,10 +151,5 @@ def health(self: Task, reply_key: str) -> None:
 def lifecycle_sweep() -> dict[str, int]:
     """One retention pass (frames past retention or quota, originals past their window; held
     frames stay): the beat schedule's periodic task when scaled out. Needs no model."""
-    settings = get_settings()
-    report = sweep(
-        session_factory=make_session_factory(settings),
-        store=build_store(settings),
-        settings=settings,
-    )
+    report = sweep_configured(get_settings())
     return {"frames": len(report.frames), "originals": len(report.originals)}

@@ -53,6 +53,7 @@ class OriginalInfo(BaseModel):
     height: int
     bytes: int
     sha256: str
+    kept: bool = False  # the upload's bytes are kept: GET /v1/frames/{id}/original serves them
 
 
 class StoredInfo(BaseModel):
@@ -99,6 +100,7 @@ class FrameRead(BaseModel):
                 height=frame.original_height,
                 bytes=frame.original_bytes,
                 sha256=frame.original_sha256,
+                kept=frame.original_key is not None,
             ),
             stored=StoredInfo(
                 codec=frame.stored_codec,

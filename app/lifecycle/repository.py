@@ -202,6 +202,17 @@ def delete_frames(session: Session, frame_ids: list[str]) -> None:
     session.execute(sa.delete(Frame).where(Frame.id.in_(frame_ids)))
 
 
+def kept_blob_keys(session: Session) -> set[str]:
+    """The keys of kept originals and export bundles (for `verify`: not orphans)."""
+    originals = session.scalars(
+        sa.select(Frame.original_key).where(Frame.original_key.is_not(None))
+    )
+    bundles = session.scalars(
+        sa.select(EvidenceExport.blob_key).where(EvidenceExport.blob_key.is_not(None))
+    )
+    return {key for key in [*originals, *bundles] if key}
+
+
 def drop_original(session: Session, frame_id: str) -> None:
     session.execute(sa.update(Frame).where(Frame.id == frame_id).values(original_key=None))
 

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.service import record_event
 from app.config import Settings
-from app.db import SessionFactory, on_commit, unit_of_work, utcnow
+from app.db import SessionFactory, make_session_factory, on_commit, unit_of_work, utcnow
 from app.frames.models import Frame
 from app.lifecycle import repository
 from app.lifecycle.policy import Policy, in_force
-from app.storage import BlobStore
+from app.storage import BlobStore, build_store
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,16 @@ def sweep(
             report.bytes_freed,
         )
     return report
+
+
+def sweep_configured(settings: Settings) -> SweepReport:
+    """One pass on the database and blob store `settings` name (the Celery beat task's way in:
+    the worker reaches the lifecycle through this one function)."""
+    return sweep(
+        session_factory=make_session_factory(settings),
+        store=build_store(settings),
+        settings=settings,
+    )
 
 
 @dataclass

@@ -131,6 +131,7 @@ def test_app_never_imports_worker() -> None:
 WORKER_SEAMS = {
     "app.config",
     "app.errors",
+    "app.lifecycle.retention",  # the beat task's sweep_configured
     "app.observability.logs",
     "app.observability.metrics",
     "app.restorations.celery_queue",

@@ -10,6 +10,7 @@ from typing import Any
 from app.config import Settings
 from app.db import utcnow
 from app.lifecycle.retention import sweep
+from app.verify import verify
 from tests.app.conftest import Archive
 from tests.app.images import image_bytes
 
@@ -78,3 +79,16 @@ def test_a_camera_policy_overrides_the_default_window(archive: Archive) -> None:
     assert archive.get(f"/v1/frames/{kept}/original").status_code == 200
     assert archive.get(f"/v1/frames/{not_kept}/original").status_code == 404
     assert compact(archive, hours_later=3) == [kept]
+
+
+def test_verify_knows_kept_originals_and_finds_orphan_ones(
+    archive_factory: Any, settings_with: Callable[..., Settings]
+) -> None:
+    archive: Archive = archive_factory(settings_with(originals_hours=1))
+    frame_id = archive.frame_id()
+    assert archive.get(f"/v1/frames/{frame_id}").json()["original"]["kept"] is True
+    runtime = archive.runtime
+    assert verify(session_factory=runtime.session_factory, store=runtime.store).clean
+    runtime.store.put("originals/ff/" + "f" * 32 + ".png", b"left by a crashed upload")
+    report = verify(session_factory=runtime.session_factory, store=runtime.store)
+    assert report.orphan_blobs == ["originals/ff/" + "f" * 32 + ".png"]
