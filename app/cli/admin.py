@@ -10,7 +10,6 @@ others name the database they use (on stderr) and refuse one that does not exist
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 import sys
 from collections.abc import Callable
@@ -119,6 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app import migrate
     from app.config import get_settings
     from app.main import create_app
+    from app.observability.logs import configure_logging
     from models import Profile
 
     settings = get_settings()
@@ -136,7 +136,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"cctv-archive {__version__} listening on {address}", flush=True)
 
     with sock:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        # CCTV_LOG_FORMAT: text, or one JSON object per line; both carry the request id.
+        configure_logging(settings.log_format)
         migrate.upgrade(settings.database_url)
         print(f"database: {_redact(settings.database_url)} (migrated)")
         print(f"blobs:    {settings.storage_url}")
@@ -146,7 +147,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"on {restorer.device}"
         )
         app = create_app(settings, restorer=restorer)
-        config = uvicorn.Config(app, log_level=args.log_level)
+        # uvicorn's loggers go through the root handler above; the access line is the app's own
+        # (cctv.access: with the request id, without the query string).
+        config = uvicorn.Config(app, log_level=args.log_level, log_config=None, access_log=False)
         AnnouncingServer(config).run(sockets=[sock])
     return 0
 

@@ -84,10 +84,11 @@ def use_format(handler: logging.Handler, log_format: str) -> None:
 
 
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
-    """The root logger writes to stderr in `log_format`; earlier handlers are replaced."""
+    """The root logger writes to stderr in `log_format` (like logging.basicConfig, nothing
+    changes where logging is configured already: an embedding program, a test runner)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    if root.handlers:
+        return
     handler = logging.StreamHandler()
     use_format(handler, log_format)
     root.addHandler(handler)

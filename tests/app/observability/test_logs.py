@@ -100,3 +100,20 @@ def test_the_access_line_never_carries_the_query_string(
     access = [line for line in lines(json_lines) if line["logger"] == "cctv.access"]
     assert access[0]["path"] == "/login" and access[0]["message"] == "GET /login 200"
     assert "hunter2" not in json.dumps(access)
+
+
+def test_configure_logging_writes_json_lines_to_stderr_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.observability.logs import configure_logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    configure_logging("json")
+    configure_logging("json")  # configured already: no second handler
+    assert len(root.handlers) == 1
+    with request_context("req-9"):
+        logging.getLogger("app.test").info("hello %s", "there")
+    line = json.loads(capsys.readouterr().err.strip())
+    assert line["message"] == "hello there" and line["request_id"] == "req-9"
