@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import serve  # benchmarks/server.py, beside this script
+
 WIDTH, HEIGHT = 7552, 5032  # 38.0 megapixels, under the default CCTV_MAX_PIXELS (40 M)
 
 
@@ -49,12 +48,6 @@ def small_jpeg() -> bytes:
     return out.getvalue()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def status_kb(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(f"{field}:"):
@@ -64,47 +57,13 @@ def status_kb(pid: int, field: str) -> int:
 
 def measure(decodes: int, uploads: list[bytes], workdir: Path) -> tuple[int, int, list[int]]:
     """(resident KiB after warm-up, peak resident KiB, status codes) of one fresh server."""
-    port = free_port()
-    env = os.environ | {
-        "CCTV_ENVIRONMENT": "test",
-        "CCTV_DATA_DIR": str(workdir / f"data-{decodes}"),
-        "CCTV_MAX_CONCURRENT_DECODES": str(decodes),
-        "CCTV_MODEL_DEVICE": "cpu",
-        "OMP_NUM_THREADS": "1",
-    }
-    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"]
-    log = (workdir / f"serve-{decodes}.log").open("wb")
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while b"listening on" not in (workdir / f"serve-{decodes}.log").read_bytes():
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start, see {log.name}")
-            time.sleep(0.2)
-        key = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app",
-                "keys",
-                "create",
-                "--name",
-                "bench",
-                "--scopes",
-                "ingest",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+    env = {"CCTV_MAX_CONCURRENT_DECODES": str(decodes), "OMP_NUM_THREADS": "1"}
+    with serve(workdir / f"decodes-{decodes}", env, scopes="ingest") as server:
 
         def upload(data: bytes, camera: str) -> int:
             response = httpx.post(
-                f"{base}/v1/frames",
-                headers={"X-API-Key": key},
+                f"{server.base_url}/v1/frames",
+                headers={"X-API-Key": server.key},
                 files={"file": ("frame.jpg", data, "image/jpeg")},
                 data={"camera_id": camera, "captured_at": "2024-05-01T12:00:00Z"},
                 timeout=300,
@@ -118,10 +77,6 @@ def measure(decodes: int, uploads: list[bytes], workdir: Path) -> tuple[int, int
             codes = list(pool.map(upload, uploads, [f"cam-{i}" for i in range(len(uploads))]))
         peak = status_kb(server.pid, "VmHWM")
         return resident, peak, codes
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def main() -> int:

@@ -1,0 +1,185 @@
+"""Ingest speed: frames/s over HTTP with the embedded default, against the floor of the same image
+work done in-process, per profile; and where the time of one frame goes (encode time per codec).
+
+    python benchmarks/ingest.py [--profiles 400:2:webp-lossless 400:2:avif-q50 ...]
+        [--frames 48] [--clients 1 4 16]
+
+Uploads are 1280x720 JPEGs (q90, a textured scene, each one different so none is deduplicated).
+The floor is the server's own code for one frame — decode the upload (`decode_upload`: every
+mode to 8-bit RGB, EXIF orientation), canonicalise, downsample and encode (`Profile.store`), hash
+the upload and the stored bytes — on one thread in
+this process; "floor, 2 processes" runs it in two processes at once (what 2 cores can do at best).
+Over HTTP a fresh `cctv-archive serve` per profile (its own SQLite archive, the in-process restore
+queue idle) takes the same frames from N concurrent clients in this process. A profile with no
+shipped model is skipped (the server refuses to start on it) and said so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import serve  # benchmarks/server.py, beside this script
+
+from app.frames.images import decode_upload
+from models.degradation import Profile
+from models.registry import NoModelForProfile, model_for_profile
+
+PROFILES = ["400:2:webp-lossless", "400:2:webp-q90", "400:2:avif-q50", "native:2:webp-lossless"]
+FORMATS = ("jpeg", "png", "webp", "bmp", "avif")
+
+
+def make_frames(count: int, width: int = 1280, height: int = 720) -> list[bytes]:
+    """Distinct camera-like JPEGs: smooth gradients, texture and sensor noise."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack(
+        [x / width * 200, (np.sin(x / 23) * np.cos(y / 17) + 1) * 90, y / height * 220], axis=-1
+    )
+    frames = []
+    for _ in range(count):
+        noisy = base + rng.normal(0, 8, base.shape) + rng.uniform(-30, 30)
+        out = io.BytesIO()
+        Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+        frames.append(out.getvalue())
+    return frames
+
+
+def floor_one(data: bytes, profile_text: str) -> dict[str, float]:
+    """The server's image work for one upload, timed by stage (seconds)."""
+    profile = Profile.parse(profile_text)
+    t0 = time.perf_counter()
+    hashlib.sha256(data).hexdigest()
+    t1 = time.perf_counter()
+    image = decode_upload(data, allowed=FORMATS, max_pixels=40_000_000).image
+    t2 = time.perf_counter()
+    lr = profile.downsample(profile.canonicalise(image))
+    t3 = time.perf_counter()
+    stored = profile.encode(lr)
+    t4 = time.perf_counter()
+    hashlib.sha256(stored).hexdigest()
+    t5 = time.perf_counter()
+    return {"hash": t1 - t0 + t5 - t4, "decode": t2 - t1, "resize": t3 - t2, "encode": t4 - t3}
+
+
+def _floor_batch(args: tuple[list[bytes], str]) -> int:
+    frames, profile = args
+    for data in frames:
+        floor_one(data, profile)
+    return len(frames)
+
+
+def floor_parallel(frames: list[bytes], profile: str, processes: int) -> float:
+    """Frames/s of the floor in `processes` processes at once (pool start-up not timed)."""
+    chunks = [frames[i::processes] for i in range(processes)]
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(_floor_batch, [(frames[:1], profile)] * processes))  # warm the workers
+        started = time.perf_counter()
+        done = sum(pool.map(_floor_batch, [(chunk, profile) for chunk in chunks]))
+        return done / (time.perf_counter() - started)
+
+
+def http_rate(base_url: str, key: str, frames: list[bytes], clients: int, tag: str) -> float:
+    """Frames/s of `clients` concurrent uploaders sending all `frames` (each 201 or fails)."""
+
+    def upload(index: int) -> None:
+        response = client.post(
+            "/v1/frames",
+            headers={"X-API-Key": key},
+            files={"file": ("frame.jpg", frames[index], "image/jpeg")},
+            data={
+                "camera_id": f"bench-{tag}",
+                "captured_at": f"2024-05-01T12:00:{index % 60:02d}Z",
+            },
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"upload answered {response.status_code}: {response.text[:200]}")
+
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(upload, range(len(frames))))
+        return len(frames) / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", nargs="+", default=PROFILES)
+    parser.add_argument("--frames", type=int, default=48, help="uploads per measurement")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--processes", type=int, default=2, help="floor processes (cores)")
+    args = parser.parse_args(argv)
+
+    frames_by_round = make_frames(args.frames * (len(args.clients) + 1))
+    warm, rounds = frames_by_round[:1], frames_by_round[args.frames :]
+    print(
+        f"{args.frames} uploads of 1280x720 JPEG q90 per measurement "
+        f"(mean {statistics.mean(map(len, frames_by_round)) / 1e3:.0f} kB)\n"
+    )
+    stage_rows, rate_rows = [], []
+    for profile in args.profiles:
+        floor_one(warm[0], profile)  # first-call costs (codec set-up) are not a frame's
+        sample = [floor_one(data, profile) for data in frames_by_round[: args.frames]]
+        stages = {k: statistics.mean(s[k] for s in sample) * 1e3 for k in sample[0]}
+        total = sum(stages.values())
+        stage_rows.append((profile, stages, total))
+        parallel = floor_parallel(frames_by_round[: args.frames], profile, args.processes)
+        try:
+            model_for_profile(profile)
+        except NoModelForProfile:
+            rate_rows.append((profile, 1e3 / total, parallel, None))
+            continue
+        with (
+            tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp,
+            serve(Path(tmp), {"CCTV_PROFILE": profile}) as server,
+        ):
+            http_rate(server.base_url, server.key, warm, 1, "warm")
+            rates = {
+                clients: http_rate(
+                    server.base_url,
+                    server.key,
+                    rounds[i * args.frames : (i + 1) * args.frames],
+                    clients,
+                    f"c{clients}",
+                )
+                for i, clients in enumerate(args.clients)
+            }
+        rate_rows.append((profile, 1e3 / total, parallel, rates))
+
+    print("Where one frame's time goes, in-process, one thread (ms per frame):\n")
+    print("| profile | decode | canonicalise + downsample | encode | hash | total |")
+    print("|---|---|---|---|---|---|")
+    for profile, stages, total in stage_rows:
+        print(
+            f"| {profile} | {stages['decode']:.1f} | {stages['resize']:.1f} "
+            f"| {stages['encode']:.1f} | {stages['hash']:.1f} | {total:.1f} |"
+        )
+    clients_head = " | ".join(f"HTTP, {c} clients" for c in args.clients)
+    print(f"\nFrames/s (HTTP as a share of the {args.processes}-process floor):\n")
+    print(f"| profile | floor, 1 thread | floor, {args.processes} processes | {clients_head} |")
+    print("|---|---|---|" + "---|" * len(args.clients))
+    for profile, single, parallel, rates in rate_rows:
+        if rates is None:
+            cells = " | ".join("no model shipped for it" for _ in args.clients)
+        else:
+            cells = " | ".join(f"{r:.1f} ({r / parallel:.0%})" for r in rates.values())
+        print(f"| {profile} | {single:.1f} | {parallel:.1f} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""A real `cctv-archive serve` for benchmarks: its own archive in a folder, a free loopback port,
+an API key, stopped on exit."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    key: str
+    pid: int
+
+
+@contextmanager
+def serve(workdir: Path, env: dict[str, str], *, scopes: str = "ingest,read") -> Iterator[Server]:
+    """Start the server on `env` (CCTV_ settings) with its archive in `workdir`; yield it once it
+    listens, with a key of `scopes`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    environ = os.environ | {
+        "CCTV_ENVIRONMENT": "test",
+        "CCTV_DATA_DIR": str(workdir / "data"),
+        "CCTV_MODEL_DEVICE": "cpu",
+        **env,
+    }
+    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"]
+    log_path = workdir / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while b"listening on" not in log_path.read_bytes():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    tail = log_path.read_text(errors="replace")[-400:]
+                    raise RuntimeError(f"server did not start: {tail}")
+                time.sleep(0.2)
+            create = ["keys", "create", "--name", "bench", "--scopes", scopes]
+            key = subprocess.run(
+                [sys.executable, "-m", "app", *create],
+                cwd=ROOT,
+                env=environ,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            yield Server(f"http://127.0.0.1:{port}", key, server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
