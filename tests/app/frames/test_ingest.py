@@ -34,6 +34,7 @@ def test_upload_stores_the_frame_downsampled_by_the_profile(archive: Archive, fm
         "height": 480,
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
+        "kept": False,  # no originals window by default: only the stored frame is kept
     }
     # The tests' profile: canonical 400x400 HR, x2 down, PNG.
     assert frame["stored"]["width"] == frame["stored"]["height"] == 200
