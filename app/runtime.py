@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
+from app.lifecycle.credentials import ContentCredentials
 from app.lifecycle.exports import STALE_EXPORT_S, ExportRunner
 from app.lifecycle.retention import sweep as sweep_retention
 from app.lifecycle.signing import Signer
@@ -122,7 +123,13 @@ def build_runtime(
         restore=context,
         queue=queue or build_queue(context),
         model=model,
-        exports=ExportRunner(context, Signer.load_or_create(settings.signing_key_path)),
+        exports=ExportRunner(
+            context,
+            Signer.load_or_create(settings.signing_key_path),
+            ContentCredentials.load_or_create(
+                settings.signing_key_path.parent / "c2pa-credentials.pem"
+            ),
+        ),
         owns_queue=queue is None,
     )
 

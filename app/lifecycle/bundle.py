@@ -35,6 +35,7 @@ class Role(StrEnum):
     ai_generated = "ai-generated-derivative"  # restored by the neural network
     interpolated = "interpolated"  # bicubic upscaling of the stored frame
     audit_trail = "audit-trail"
+    c2pa_trust_anchor = "c2pa-trust-anchor"  # the CA of the restorations' C2PA signer
 
 
 @dataclass

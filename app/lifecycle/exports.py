@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+import c2pa
+
 from app import __version__
 from app.auth.schemas import Principal
 from app.auth.service import record_event
@@ -27,6 +29,7 @@ from app.frames import repository as frames_repository
 from app.frames.models import Frame
 from app.lifecycle import repository
 from app.lifecycle.bundle import BundleWriter, Role
+from app.lifecycle.credentials import ContentCredentials
 from app.lifecycle.errors import ExportNotFound, ExportNotReady, ExportTooLarge
 from app.lifecycle.holds import check_selection
 from app.lifecycle.models import EvidenceExport
@@ -40,6 +43,7 @@ from app.restorations.provenance import Method, OutputFormat, encode_restored
 logger = logging.getLogger(__name__)
 
 FINISHED = ("done", "failed")
+TRUST_ANCHOR = "c2pa-trust-anchor.pem"
 # An export no thread of this process holds, untouched this long, is queued again.
 STALE_EXPORT_S = 600.0
 NOTICE = (
@@ -61,6 +65,7 @@ class ExportRunner:
 
     context: RestoreContext
     signer: Signer
+    credentials: ContentCredentials | None = None  # C2PA on AI restorations
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
@@ -76,7 +81,12 @@ class ExportRunner:
 
     def _run(self, export_id: str) -> None:
         try:
-            build_export(export_id, context=self.context, signer=self.signer)
+            build_export(
+                export_id,
+                context=self.context,
+                signer=self.signer,
+                credentials=self.credentials,
+            )
         except Exception as exc:
             logger.exception("export %s failed", export_id)
             fail_export(export_id, f"{type(exc).__name__}: {exc}", context=self.context)
@@ -196,7 +206,13 @@ class ExportFailed(ArchiveError):
     code = "export_failed"
 
 
-def build_export(export_id: str, *, context: RestoreContext, signer: Signer) -> None:
+def build_export(
+    export_id: str,
+    *,
+    context: RestoreContext,
+    signer: Signer,
+    credentials: ContentCredentials | None = None,
+) -> None:
     """Build, sign and store export `export_id`; safe to run again (a finished one is left)."""
     with unit_of_work(context.session_factory) as session:
         export = repository.get_export(session, export_id)
@@ -212,7 +228,9 @@ def build_export(export_id: str, *, context: RestoreContext, signer: Signer) -> 
             "notice": NOTICE,
         }
     try:
-        data, summary = _bundle(frame_ids, include, header, context=context, signer=signer)
+        data, summary = _bundle(
+            frame_ids, include, header, context=context, signer=signer, credentials=credentials
+        )
     except ExportFailed as exc:
         fail_export(export_id, exc.message, context=context)
         return
@@ -237,6 +255,7 @@ def _bundle(
     *,
     context: RestoreContext,
     signer: Signer,
+    credentials: ContentCredentials | None,
 ) -> tuple[bytes, dict[str, object]]:
     with context.session_factory() as session:
         rows = frames_repository.by_ids(session, frame_ids)
@@ -249,13 +268,15 @@ def _bundle(
     frames = sorted(rows.values(), key=lambda f: (f.captured_at, f.id))
     writer = BundleWriter(signer, header | {"frames": [_frame_entry(f) for f in frames]})
     not_kept: list[str] = []
+    unlabelled: list[str] = []
     for frame in frames:
         folder = f"frames/{frame.camera_id}/{frame.id}"
         source = _source(frame)
+        ext = frame.stored_media_type.removeprefix("image/").replace("jpeg", "jpg")
+        stored_path = f"{folder}/stored.{ext}"
         if Part.stored in include:
-            ext = frame.stored_media_type.removeprefix("image/").replace("jpeg", "jpg")
             writer.add(
-                f"{folder}/stored.{ext}",
+                stored_path,
                 _blob(context, frame, frame.stored_key),
                 Role.stored,
                 **source,
@@ -276,15 +297,33 @@ def _bundle(
             (Part.restored, Method.edsr, Role.ai_generated),
             (Part.bicubic, Method.bicubic, Role.interpolated),
         ):
-            if part in include:
-                writer.add(
-                    f"{folder}/{part.value}.png",
-                    _restored(context, frame, method),
-                    role,
-                    **source,
-                    **_model(frame, method, context),
-                    media_type="image/png",
-                )
+            if part not in include:
+                continue
+            image = _restored(context, frame, method)
+            labelled: dict[str, object] = {}
+            if method is Method.edsr and credentials is not None:
+                try:
+                    image = credentials.label(
+                        image,
+                        "image/png",
+                        _blob(context, frame, frame.stored_key),
+                        frame.stored_media_type,
+                        stored_path,
+                        provenance_of(frame, method, context.restorer),
+                    )
+                    labelled = {"content_credentials": "c2pa"}
+                except c2pa.C2paError:
+                    logger.exception("export: no C2PA manifest for frame %s", frame.id)
+                    unlabelled.append(frame.id)
+            writer.add(
+                f"{folder}/{part.value}.png",
+                image,
+                role,
+                **source,
+                **_model(frame, method, context),
+                **labelled,
+                media_type="image/png",
+            )
     with context.session_factory() as session:
         trail = repository.audit_trail(session, frame_ids)
         lines = [
@@ -306,10 +345,15 @@ def _bundle(
         ]
     trail_bytes = ("\n".join(lines) + "\n").encode() if lines else b""
     writer.add("audit-trail.jsonl", trail_bytes, Role.audit_trail, entries=len(lines))
+    if credentials is not None and any("content_credentials" in e for e in writer.entries):
+        # Given to a C2PA verifier as a trust anchor, the restorations' signer is trusted.
+        writer.add(TRUST_ANCHOR, credentials.trust_anchor_pem, Role.c2pa_trust_anchor)
     roles: dict[str, int] = {}
     for entry in writer.entries:
         roles[entry["role"]] = roles.get(entry["role"], 0) + 1
     summary: dict[str, object] = {"files_by_role": roles, "originals_not_kept": not_kept}
+    if unlabelled:
+        summary["restorations_without_c2pa"] = unlabelled
     return writer.finish(), summary
 
 

@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import c2pa
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -24,7 +25,7 @@ from app.lifecycle import repository as lifecycle_repository
 from app.lifecycle.bundle import verify_bundle
 from app.lifecycle.schemas import ExportCreate
 from tests.app.conftest import Archive, wait_for
-from tests.app.images import image_bytes
+from tests.app.images import decode, image_bytes
 from tests.app.lifecycle.helpers import days_ago, frame_at
 
 
@@ -49,6 +50,32 @@ def export(archive: Archive, body: dict[str, Any]) -> tuple[dict[str, Any], byte
     assert download.status_code == 200
     assert hashlib.sha256(download.content).hexdigest() == view["sha256"]
     return view, download.content
+
+
+def check_content_credentials(image: bytes, stored_path: str, anchor: bytes) -> None:
+    """A valid C2PA manifest naming the image AI-generated from the stored frame; its signer is
+    untrusted until the bundle's trust anchor is given to the verifier."""
+    reader = c2pa.Reader("image/png", io.BytesIO(image))
+    assert reader.get_validation_state() == "Valid"
+    failures = reader.get_validation_results()["activeManifest"]["failure"]
+    assert [f["code"] for f in failures] == ["signingCredential.untrusted"]
+    manifest = reader.get_active_manifest()
+    assert manifest is not None
+    actions = [a for x in manifest["assertions"] for a in x["data"].get("actions", [])]
+    edited = [a for a in actions if a["action"] == "c2pa.edited"]
+    assert edited[0]["digitalSourceType"].endswith("/trainedAlgorithmicMedia")
+    [ingredient] = manifest["ingredients"]
+    assert (ingredient["title"], ingredient["relationship"]) == (stored_path, "parentOf")
+    trust = {"verify": {"verify_trust": True}, "trust": {"trust_anchors": anchor.decode()}}
+    context = c2pa.Context(c2pa.Settings.from_dict(trust))
+    trusted = c2pa.Reader("image/png", io.BytesIO(image), context=context)
+    assert trusted.get_validation_state() == "Trusted"
+    assert decode(image).info["cctv:AI-Generated"] == "true"  # the archive's own label stays
+    tampered = bytearray(image)
+    tampered[image.index(b"IDAT") + 20] ^= 0x01  # a pixel byte, not the manifest's
+    assert c2pa.Reader("image/png", io.BytesIO(bytes(tampered))).get_validation_state() == (
+        "Invalid"
+    )
 
 
 def archive_key_pem(archive: Archive) -> bytes:
@@ -95,7 +122,8 @@ def test_an_export_holds_every_file_with_its_hash_role_and_source_and_verifies(
             assert hashlib.sha256(zipped.read(path)).hexdigest() == entry["sha256"], path
         roles = sorted(entry["role"] for entry in files.values())
         assert roles == sorted(
-            ["stored", "original", "ai-generated-derivative", "interpolated"] * 2 + ["audit-trail"]
+            ["stored", "original", "ai-generated-derivative", "interpolated"] * 2
+            + ["audit-trail", "c2pa-trust-anchor"]
         )
         originals = [e for e in files.values() if e["role"] == "original"]
         assert sorted(zipped.read(e["path"]) for e in originals) == sorted(uploads)
@@ -105,6 +133,10 @@ def test_an_export_holds_every_file_with_its_hash_role_and_source_and_verifies(
             assert entry["weights_sha256"] == archive.runtime.restorer.weights_sha256
             assert entry["degradation_id"] == archive.runtime.profile.degradation_id
             assert entry["camera_id"] == "cam-1"
+            stored_path = entry["path"].rsplit("/", 1)[0] + "/stored.png"
+            check_content_credentials(
+                zipped.read(entry["path"]), stored_path, zipped.read("c2pa-trust-anchor.pem")
+            )
         trail = [json.loads(line) for line in zipped.read("audit-trail.jsonl").splitlines()]
         reads = [(e["frame_id"], e["action"]) for e in trail]
         assert (ids[0], "frame.stored.read") in reads
