@@ -15,6 +15,11 @@ import numpy as np
 from PIL import Image
 
 DEGRADATION_VERSION = "v1"
+# The operators' choices, by the rule in docs/storage.md (measured there): `evidence` keeps the
+# downsampled pixels exactly; `balanced` and `compact` are lossy, each with its own model.
+NAMED_PROFILES = {
+    "evidence": "400:2:webp-lossless",
+}
 _CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3})|avif-q(\d{1,3}))$")
 
 
@@ -50,13 +55,17 @@ class Profile:
 
     @classmethod
     def parse(cls, text: str) -> Profile:
-        """'400:2:webp-lossless', 'native:2:png' or 'benchmark' (native, x2, png)."""
+        """'400:2:webp-lossless', 'native:2:png', 'benchmark' (native, x2, png) or one of the
+        operators' named profiles (`NAMED_PROFILES`: evidence, balanced, compact)."""
         if text == "benchmark":
             return cls(hr_size=None, scale=2, codec="png")
+        if text in NAMED_PROFILES:
+            return cls.parse(NAMED_PROFILES[text])
         parts = text.split(":")
         if len(parts) != 3:
             raise ValueError(
-                f"profile {text!r} is not HR_SIZE:SCALE:CODEC, e.g. 400:2:webp-lossless"
+                f"profile {text!r} is not HR_SIZE:SCALE:CODEC, e.g. 400:2:webp-lossless, "
+                f"nor a named profile ({', '.join(NAMED_PROFILES)})"
             )
         size, scale, codec = parts
         try:

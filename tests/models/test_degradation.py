@@ -115,3 +115,13 @@ def test_avif_is_stored_as_avif_and_lossy() -> None:
     }
     sizes = {q: len(Profile(codec=f"avif-q{q}").store(hr).data) for q in (30, 90)}
     assert errors[30] > errors[90] > 0 and sizes[30] < sizes[90]
+
+
+def test_named_profiles_are_aliases_of_measured_choices() -> None:
+    from models.degradation import NAMED_PROFILES
+
+    assert Profile.parse("evidence") == Profile()  # lossless: the downsampled pixels, exactly
+    for name, text in NAMED_PROFILES.items():
+        assert Profile.parse(name) == Profile.parse(text)
+    with pytest.raises(ValueError, match="nor a named profile \\(evidence"):
+        Profile.parse("cheap")

@@ -65,3 +65,10 @@ def test_avif_profile_refuses_a_model_trained_on_other_pixels(
     # tiny_restorer is trained (as far as its header says) on WebP-lossless frames.
     with pytest.raises(RuntimeError, match="trained on frames degraded as"):
         archive_factory(settings_with(profile="400:2:avif-q50"), restorer=tiny_restorer)
+
+
+def test_a_named_profile_is_served_as_the_profile_it_names(archive_factory, settings_with) -> None:
+    archive = archive_factory(settings_with(profile="evidence"))
+    frame = archive.upload().json()
+    assert frame["stored"]["codec"] == "webp-lossless"
+    assert frame["stored"]["media_type"] == "image/webp"
