@@ -23,7 +23,7 @@ import c2pa
 from app import __version__
 from app.auth.schemas import Principal
 from app.auth.service import record_event
-from app.db import on_rollback, unit_of_work, utcnow
+from app.db import on_commit, on_rollback, unit_of_work, utcnow
 from app.errors import ArchiveError, BlobNotFound
 from app.frames import repository as frames_repository
 from app.frames.models import Frame
@@ -55,7 +55,9 @@ NOTICE = (
 
 
 def export_key(export_id: str) -> str:
-    return f"exports/{export_id[:2]}/{export_id}.zip"
+    # A fresh name per build: two replicas that both resumed a stale export never overwrite or
+    # delete the bundle the other recorded (blob writes never overwrite).
+    return f"exports/{export_id[:2]}/{export_id}/{uuid.uuid4().hex}.zip"
 
 
 @dataclass
@@ -223,6 +225,7 @@ def build_export(
         header = {
             "export_id": export.id,
             "created_at": export.created_at.isoformat(),
+            "built_at": utcnow().isoformat(),
             "requested_by": export.requested_by,
             "archive": f"cctv-archive {__version__}",
             "notice": NOTICE,
@@ -235,12 +238,12 @@ def build_export(
         fail_export(export_id, exc.message, context=context)
         return
     key = export_key(export_id)
-    context.store.delete(key)  # a half-finished earlier run's blob
     context.store.put(key, data, content_type="application/zip")
     with unit_of_work(context.session_factory) as session:
         on_rollback(session, lambda: context.store.delete(key))
         export = repository.get_export(session, export_id)
-        if export is None or export.state in FINISHED:
+        if export is None or export.state in FINISHED:  # another build finished first
+            on_commit(session, lambda: context.store.delete(key))
             return
         export.state, export.blob_key, export.bytes = "done", key, len(data)
         export.sha256 = hashlib.sha256(data).hexdigest()

@@ -274,3 +274,36 @@ def test_frames_deleted_mid_export_fail_it_clearly_and_leave_no_bundle(
         assert download.status_code == 409
         assert download.json()["error"]["code"] == "export_not_ready"
     assert not [key for key in archive.blobs() if key.startswith("exports/")]
+
+
+def test_an_export_built_twice_keeps_the_bundle_it_recorded(
+    archive: Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two builders of one export (replicas resuming a stale one), the second finishing while
+    the first is still bundling: the bundle recorded first stays, byte for byte, and the other
+    builder's blob is removed."""
+    context = archive.runtime.restore
+    signer = archive.runtime.exports.signer
+    principal = Principal(key_id=0, name="investigator", scopes=frozenset({Scope.read}))
+    request = ExportCreate(frame_ids=[archive.frame_id()])
+    created = exports.create_export(request, principal=principal, context=context)
+    real_bundle = exports._bundle
+    raced: list[bool] = []
+
+    def bundle_while_another_finishes(*args: Any, **kwargs: Any) -> Any:
+        result = real_bundle(*args, **kwargs)
+        if not raced:
+            raced.append(True)
+            exports.build_export(created.id, context=context, signer=signer)
+        return result
+
+    monkeypatch.setattr(exports, "_bundle", bundle_while_another_finishes)
+    exports.build_export(created.id, context=context, signer=signer)
+
+    assert raced
+    view = archive.get(f"/v1/exports/{created.id}").json()
+    assert view["state"] == "done"
+    assert len([key for key in archive.blobs() if key.startswith("exports/")]) == 1
+    download = archive.get(f"/v1/exports/{created.id}/download")
+    assert hashlib.sha256(download.content).hexdigest() == view["sha256"]
+    assert verify_bundle(download.content).ok
