@@ -1,5 +1,5 @@
-"""Lifecycle commands: camera policies, a retention pass now (`purge`), and verifying an
-evidence bundle offline (`export verify`, which needs no archive at all)."""
+"""Lifecycle commands: camera policies, legal holds, a retention pass now (`purge`), and
+verifying an evidence bundle offline (`export verify`, which needs no archive at all)."""
 
 from __future__ import annotations
 
@@ -104,6 +104,106 @@ def add_cameras(sub: Any) -> None:
     policy.set_defaults(handler=cmd_cameras_policy)
 
 
+# -- holds ------------------------------------------------------------------------------------
+
+CLI_ADMIN = "cli:admin"
+
+
+def _admin() -> Any:
+    from app.auth.schemas import Principal, Scope
+
+    return Principal(key_id=0, name=CLI_ADMIN, scopes=frozenset({Scope.admin}))
+
+
+def _hold_rows(holds: list[Any]) -> list[tuple[str, ...]]:
+    rows = []
+    for h in holds:
+        what = f"{len(h.frame_ids)} frames" if h.frame_ids is not None else f"camera {h.camera_id}"
+        span = "" if h.frame_ids is not None else f"{day(h.start) or '…'} – {day(h.end) or '…'}"
+        state = "active" if h.active else f"released {day(h.released_at)}"
+        rows.append((h.id, h.case_reference, what, span, str(h.frames_held), state))
+    return rows
+
+
+def cmd_holds_list(args: argparse.Namespace) -> int:
+    from app.lifecycle.holds import list_holds
+
+    with _factory(migrate_first=False)() as session:
+        holds = list_holds(session=session, active_only=not args.all)
+    table(["hold", "case", "covers", "captured", "frames", "state"], _hold_rows(holds))
+    return 0
+
+
+def cmd_holds_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from app.db import unit_of_work
+    from app.errors import ArchiveError
+    from app.lifecycle.holds import place_hold
+    from app.lifecycle.schemas import HoldCreate
+
+    try:
+        request = HoldCreate.model_validate(
+            {
+                "frame_ids": args.frames,
+                "camera_id": args.camera,
+                "from": args.start,
+                "to": args.end,
+                "case_reference": args.case,
+                "reason": args.reason,
+            }
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "the hold"
+        raise CommandError(f"{where}: {error['msg'].removeprefix('Value error, ')}") from exc
+    try:
+        with unit_of_work(_factory(migrate_first=True)) as session:
+            hold = place_hold(request, session=session, principal=_admin())
+    except ArchiveError as exc:
+        raise CommandError(exc.message) from exc
+    print(f"placed legal hold {hold.id} ({hold.frames_held} frames held now)")
+    return 0
+
+
+def cmd_holds_release(args: argparse.Namespace) -> int:
+    from app.db import unit_of_work
+    from app.errors import ArchiveError
+    from app.lifecycle.holds import release_hold
+
+    try:
+        with unit_of_work(_factory(migrate_first=True)) as session:
+            hold = release_hold(args.hold_id, args.reason, session=session, principal=_admin())
+    except ArchiveError as exc:
+        raise CommandError(exc.message) from exc
+    print(f"released legal hold {hold.id} (case {hold.case_reference})")
+    return 0
+
+
+def add_holds(sub: Any) -> None:
+    from app.cli.common import timestamp
+
+    holds = sub.add_parser("holds", help="legal holds: list, create, release (audit-logged)")
+    holds_sub = holds.add_subparsers(dest="holds_command", required=True, metavar="ACTION")
+    listing = holds_sub.add_parser("list", help="active holds (--all: released ones too)")
+    listing.add_argument("--all", action="store_true")
+    listing.set_defaults(handler=cmd_holds_list)
+    create = holds_sub.add_parser(
+        "create", help="hold frames (--frames) or a camera's range (--camera, --from, --to)"
+    )
+    create.add_argument("--frames", nargs="+", metavar="FRAME_ID")
+    create.add_argument("--camera")
+    create.add_argument("--from", dest="start", type=timestamp, help="capture time, inclusive")
+    create.add_argument("--to", dest="end", type=timestamp, help="capture time, exclusive")
+    create.add_argument("--case", required=True, help="the case reference")
+    create.add_argument("--reason", required=True)
+    create.set_defaults(handler=cmd_holds_create)
+    release = holds_sub.add_parser("release", help="release a hold, with the reason")
+    release.add_argument("hold_id")
+    release.add_argument("--reason", required=True)
+    release.set_defaults(handler=cmd_holds_release)
+
+
 # -- purge ------------------------------------------------------------------------------------
 
 
@@ -190,4 +290,4 @@ def add_export(sub: Any) -> None:
     verify.set_defaults(handler=cmd_export_verify)
 
 
-LIFECYCLE_COMMANDS = [add_cameras, add_purge, add_export]
+LIFECYCLE_COMMANDS = [add_cameras, add_holds, add_purge, add_export]

@@ -131,3 +131,42 @@ def test_export_verify_passes_a_good_bundle_and_names_the_altered_file(
     assert "FAILED manifest.sig" in capsys.readouterr().out
     assert cli.main(["export", "verify", str(tmp_path / "missing.zip")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_holds_from_the_command_line_survive_purge(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["migrate"]) == 0
+    held, old = ingest(40, 1), ingest(41, 2)
+    in_range = ingest(35, 3)
+    assert cli.main(["cameras", "policy", "cam-1", "--retention-days", "30"]) == 0
+    args = ["holds", "create", "--case", "CASE-5", "--reason", "assault"]
+    assert cli.main([*args, "--frames", held]) == 0
+    start = (datetime.now(UTC) - timedelta(days=36)).isoformat()
+    assert cli.main([*args, "--camera", "cam-1", "--from", start]) == 0
+    out = capsys.readouterr().out
+    assert "(1 frames held now)" in out
+
+    assert cli.main(["purge"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[0] == old  # the one frame that went
+    assert sorted(rows("SELECT id FROM frames")) == sorted([(held,), (in_range,)])
+
+    assert cli.main(["holds", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()[1:]
+    assert len(listed) == 2 and all("CASE-5" in line for line in listed)
+    hold_id = listed[0].split()[0]
+    assert cli.main(["holds", "release", hold_id, "--reason", "case closed"]) == 0
+    assert cli.main(["holds", "release", hold_id, "--reason", "again"]) == 1
+    assert "already released" in capsys.readouterr().err
+    actions = rows("SELECT key_name, action FROM audit_log WHERE action LIKE 'hold.%'")
+    assert ("cli:admin", "hold.release") in actions
+
+
+def test_a_hold_on_unknown_frames_names_them(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["migrate"]) == 0
+    missing = "e" * 32
+    args = ["holds", "create", "--case", "C", "--reason", "r", "--frames", missing]
+    assert cli.main(args) == 1
+    assert missing in capsys.readouterr().err
+    assert cli.main(["holds", "create", "--case", "C", "--reason", "r"]) == 1
+    assert "frame_ids" in capsys.readouterr().err
