@@ -52,7 +52,7 @@ def login_form(request: Request, next: str | None = None) -> HTMLResponse:
     return page(request, "login.html", next=safe_next(next), error=None)
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[actions.SameOrigin])
 def login(
     request: Request,
     session: SessionDep,
@@ -90,7 +90,7 @@ def _set_cookie(response: Response, value: str, signer: SessionSigner, settings:
     )
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[actions.SameOrigin])
 def logout(settings: SettingsDep) -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(

@@ -183,3 +183,25 @@ def test_an_export_started_from_the_viewer_is_downloaded_from_its_page(archive: 
     assert 'id="download"' in page and export["sha256"] in page
     bundle = archive.client.get(f"/exports/{export_id}/download").content
     assert hashlib.sha256(bundle).hexdigest() == export["sha256"]
+
+
+def test_a_restoration_still_running_shows_a_placeholder(
+    archive_factory: Any, settings_with: Any, gated: Any
+) -> None:
+    archive = archive_factory(settings_with(restore_wait_s=0.2), restorer=gated)
+    frame_id = archive.frame_id(image_bytes(seed=5))
+    sign_in(archive)
+    response = archive.client.get(f"/frames/{frame_id}/restored.img")
+    assert response.status_code == 202
+    assert response.headers["content-type"] == "image/svg+xml"
+    assert "Restoring" in response.text
+    gated.gate.set()
+    wait_for(lambda: archive.client.get(f"/frames/{frame_id}/restored.img").status_code == 200)
+
+
+def test_browsing_the_list_reads_no_frame(archive: Archive) -> None:
+    _upload_three(archive)
+    sign_in(archive)
+    before = archive.count("audit_log")
+    archive.client.get("/frames")
+    assert archive.count("audit_log") == before  # the list shows metadata only
