@@ -135,9 +135,9 @@ def build_runtime(
 
 
 def housekeeping(runtime: Runtime) -> None:
-    """Delete expired restorations; in the embedded default, also apply retention (frames
-    past retention or quota, originals past their window) and measure a few audit-sample
-    frames (with Celery workers, `cctv-archive measure` does it where the GPU is)."""
+    """Delete expired restorations, apply retention (frames past retention or quota, originals
+    past their window); in the embedded default, also measure a few audit-sample frames (with
+    Celery workers, `cctv-archive measure` does it where the GPU is)."""
     resumed = sweep_unowned_jobs(context=runtime.restore, queue=runtime.queue)
     if resumed:
         logger.info("restore jobs: %d that no worker held queued again", resumed)
@@ -145,11 +145,12 @@ def housekeeping(runtime: Runtime) -> None:
     if removed:
         logger.info("restore cache: %d expired entries removed", removed)
     runtime.exports.resume(idle_s=STALE_EXPORT_S)
-    if runtime.settings.restore_backend == "inprocess":
-        # Scaled out, the workers' periodic task sweeps (worker/tasks.py), not every replica.
-        sweep_retention(
-            session_factory=runtime.session_factory, store=runtime.store, settings=runtime.settings
-        )
+    # Every replica sweeps, scaled out too (passes serialise on a database lock and find nothing
+    # left to do after the first), so deletions the law requires never wait on a beat process;
+    # the workers' periodic task (worker/tasks.py) makes the same pass.
+    sweep_retention(
+        session_factory=runtime.session_factory, store=runtime.store, settings=runtime.settings
+    )
     if runtime.settings.restore_backend == "inprocess":
         measured = measure_quality(
             session_factory=runtime.session_factory,
