@@ -89,7 +89,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live(settings_with: Any, tiny_restorer: Any) -> Iterator[LiveServer]:
+def chromium() -> str:
+    return chromium_path()
+
+
+@pytest.fixture
+def live(settings_with: Any, tiny_restorer: Any, chromium: str) -> Iterator[LiveServer]:
     """uvicorn serving the app on a free port, with frames from two cameras over three days,
     the audit sample measured and one frame restored."""
     settings = settings_with(audit_sample_rate=0.5, storage_price_per_gb_month=0.023)
@@ -126,10 +131,12 @@ def live(settings_with: Any, tiny_restorer: Any) -> Iterator[LiveServer]:
     thread.join(30)
 
 
-def test_an_investigator_signs_in_reads_the_dashboard_and_views_a_frame(live: LiveServer) -> None:
+def test_an_investigator_signs_in_reads_the_dashboard_and_views_a_frame(
+    live: LiveServer, chromium: str
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    executable = chromium_path()
+    executable = chromium
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     key = live.keys["admin"]  # read and admin: the viewer shows both buttons
     with sync_playwright() as playwright:
