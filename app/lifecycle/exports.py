@@ -273,7 +273,8 @@ def _bundle(
     not_kept: list[str] = []
     unlabelled: list[str] = []
     for frame in frames:
-        folder = f"frames/{frame.camera_id}/{frame.id}"
+        # ':' may be in a camera id but not in a file name on Windows, where bundles are opened.
+        folder = f"frames/{frame.camera_id.replace(':', '_')}/{frame.id}"
         source = _source(frame)
         ext = frame.stored_media_type.removeprefix("image/").replace("jpeg", "jpg")
         stored_path = f"{folder}/stored.{ext}"

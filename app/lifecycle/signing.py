@@ -4,8 +4,10 @@ every bundle."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,15 +69,18 @@ class Signer:
                 serialization.NoEncryption(),
             )
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Written whole to a private temporary file, then linked into place: a process
+            # starting at the same moment reads the first complete key, never half of one.
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)  # mode 0600
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first: use theirs
-            else:
                 with os.fdopen(fd, "wb") as out:
                     out.write(pem)
                     out.flush()
                     os.fsync(out.fileno())
+                with contextlib.suppress(FileExistsError):  # another process made it first
+                    os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(loaded, Ed25519PrivateKey):
             raise ValueError(f"{path} does not hold an Ed25519 private key")

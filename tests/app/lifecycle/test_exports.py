@@ -307,3 +307,20 @@ def test_an_export_built_twice_keeps_the_bundle_it_recorded(
     download = archive.get(f"/v1/exports/{created.id}/download")
     assert hashlib.sha256(download.content).hexdigest() == view["sha256"]
     assert verify_bundle(download.content).ok
+
+
+def test_an_export_verifies_on_every_database_and_store(backed_archive: Archive) -> None:
+    archive = backed_archive
+    ids = [archive.frame_id(image_bytes(seed=i), camera_id="site:gate-1") for i in range(2)]
+    archive.get(f"/v1/frames/{ids[0]}/stored", key="investigator").raise_for_status()
+    view, bundle = export(archive, {"camera_id": "site:gate-1", "include": ["stored"]})
+    assert view["frames"] == 2
+    verdict = verify_bundle(bundle, public_key_pem=archive_key_pem(archive))
+    assert verdict.ok, verdict.problems
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zipped:
+        names = zipped.namelist()
+        manifest = json.loads(zipped.read("manifest.json"))
+        trail = [json.loads(line) for line in zipped.read("audit-trail.jsonl").splitlines()]
+    assert all(":" not in name for name in names)  # opens on Windows too
+    assert {e["camera_id"] for e in manifest["files"] if e["role"] == "stored"} == {"site:gate-1"}
+    assert (trail[0]["frame_id"], trail[0]["action"]) == (ids[0], "frame.stored.read")
