@@ -205,3 +205,16 @@ def test_browsing_the_list_reads_no_frame(archive: Archive) -> None:
     before = archive.count("audit_log")
     archive.client.get("/frames")
     assert archive.count("audit_log") == before  # the list shows metadata only
+
+
+def test_the_viewer_shows_the_original_while_it_is_kept(
+    archive_factory: Any, settings_with: Any
+) -> None:
+    archive = archive_factory(settings_with(originals_hours=24))
+    upload = image_bytes(fmt="JPEG", seed=6)
+    frame_id = archive.frame_id(upload)
+    sign_in(archive)
+    assert 'id="img-original"' in archive.client.get(f"/frames/{frame_id}").text
+    original = archive.client.get(f"/frames/{frame_id}/original.img")
+    assert original.content == upload  # the camera's bytes, unchanged
+    assert original.headers["content-type"] == "image/jpeg"
