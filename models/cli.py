@@ -1,5 +1,5 @@
-"""Model commands `train`, `evaluate`, `sweep`, `models`, `pack`: `cctv-archive CMD` or
-`python -m models CMD`."""
+"""Model commands `train`, `evaluate`, `sweep`, `models`, `pack`, `raw-weights`:
+`cctv-archive CMD` or `python -m models CMD`."""
 
 from __future__ import annotations
 
@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     from models.pack import add_arguments as add_pack_args
 
     add_pack_args(sub.add_parser("pack", help="pack training frames into one file for a GPU run"))
+    raw = sub.add_parser(
+        "raw-weights", help="a run's raw (non-EMA) weights from its last.pt, validated, as a model"
+    )
+    raw.add_argument("checkpoint", help="the run's last.pt")
+    raw.add_argument("--out", required=True, help="the .safetensors to write")
+    raw.add_argument("--val", action="append", default=[], help="HR folder (default: the run's)")
+    raw.add_argument("--val-limit", type=int, default=0)
     return parser
 
 
@@ -139,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         from models.pack import run as pack
 
         return pack(args)
+    if args.command == "raw-weights":
+        from models.train import raw_weights
+
+        scores = raw_weights(args.checkpoint, args.out, val=args.val, val_limit=args.val_limit)
+        print(f"wrote {args.out}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+        return 0
     from models.sweep import run as sweep
 
     return sweep(args)

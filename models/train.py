@@ -2,10 +2,10 @@
 
 Recipe of the EDSR paper and the study: L1 loss, Adam (0.9, 0.999), random LR patches with flips
 and 90-degree rotations, cosine learning-rate decay, validation on whole frames at a fixed interval.
-Additions: an exponential moving average of the weights (validated and shipped instead of the raw
-weights when `ema` > 0), larger patches late in the run (`late_patch`), and warm restarts from a
-shipped or saved model (`init`). Validation goes through `Restorer`, the engine the service runs,
-so the figure measured is the figure served.
+Additions: an exponential moving average of the weights (with `ema` > 0 both the average and the
+raw weights are validated and the better is kept), larger patches late in the run
+(`late_patch`), and warm restarts from a shipped or saved model (`init`). Validation goes
+through `Restorer`, the engine the service runs, so the figure measured is the figure served.
 """
 
 from __future__ import annotations
@@ -293,12 +293,19 @@ def main(config: TrainConfig) -> Path:
             tqdm.write(f"stopping at step {step}: --max-minutes {config.max_minutes} reached")
             stop_at = step
         if step % config.val_every == 0 or step == config.steps or out_of_time:
-            shipped = ema if ema is not None else network
             info = ModelInfo(config.name, network.config, profile.degradation_id, "")
-            scores: dict[str, float] = {}
-            for name, ps in val_sets.items():
-                scores[name], sample = validate(shipped, info, ps, device)
-                writer.add_scalar(f"val/{name}/psnr_y", scores[name], step)
+            # With EMA both are measured and the better kept: early in a warm restart the
+            # average still carries much of the starting weights and scores below the raw ones.
+            candidates = {"raw": network} if ema is None else {"ema": ema, "raw": network}
+            measured = {
+                kind: {name: validate(weights, info, ps, device) for name, ps in val_sets.items()}
+                for kind, weights in candidates.items()
+            }
+            kept = max(measured, key=lambda k: np.mean([v[0] for v in measured[k].values()]))
+            shipped = candidates[kept]
+            scores = {name: score for name, (score, _) in measured[kept].items()}
+            for name, (score, sample) in measured[kept].items():
+                writer.add_scalar(f"val/{name}/psnr_y", score, step)
                 writer.add_scalar(
                     f"val/{name}/gain_over_bicubic", scores[name] - bicubic[name], step
                 )
@@ -314,6 +321,12 @@ def main(config: TrainConfig) -> Path:
                     "psnr_y": mean,
                     "val": scores,
                     "gain": {n: scores[n] - bicubic[n] for n in scores},
+                    "weights": kept,
+                    **(
+                        {"val_raw": {n: v[0] for n, v in measured["raw"].items()}}
+                        if ema is not None
+                        else {}
+                    ),
                     "seconds": round(elapsed, 1),
                 }
             )
@@ -324,6 +337,7 @@ def main(config: TrainConfig) -> Path:
                 "minutes": round(elapsed / 60, 1),
                 "val_psnr_y": scores,
                 "val_bicubic_psnr_y": bicubic,
+                "weights": kept,
             }
             extra = {
                 "step": step,
@@ -332,6 +346,7 @@ def main(config: TrainConfig) -> Path:
                 "val_bicubic_psnr_y": bicubic,
                 "train_seconds": round(elapsed, 1),
                 "ema": config.ema,
+                "weights": kept,
                 "profile": str(profile),
                 "legs": [*legs, leg],
             }
@@ -362,13 +377,43 @@ def main(config: TrainConfig) -> Path:
             )
             (out / "history.json").write_text(json.dumps(history, indent=2))
             tqdm.write(
-                f"step {step}: "
+                f"step {step} ({kept} weights): "
                 + ", ".join(f"{n} {s:.3f} ({s - bicubic[n]:+.3f})" for n, s in scores.items())
                 + f", mean {mean:.3f}, best {best:.3f}, {elapsed / 60:.1f} min"
             )
     bar.close()
     writer.close()
     return out / "best.safetensors"
+
+
+def raw_weights(
+    checkpoint: str | Path, out: str | Path, *, val: list[str] | None = None, val_limit: int = 0
+) -> dict[str, float]:
+    """Write the raw (non-EMA) weights of a run's `last.pt` as a model file, validated like the
+    run validates (its profile, through `Restorer`), with the run's header and these figures.
+
+    For runs made before training compared the two: their `best`/`last` files hold the EMA."""
+    checkpoint = Path(checkpoint)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    run = state["train_config"]
+    network, info = load_model(checkpoint.parent / "last.safetensors")
+    network.load_state_dict(state["model"], strict=True)
+    profile = Profile.parse(run["profile"])
+    folders = val or ([run["val"]] if isinstance(run["val"], str) else list(run["val"]))
+    scores = {}
+    for folder in folders:
+        pairs = load_pairs(folder, profile, progress=False)[: val_limit or None]
+        scores[Path(folder).name or folder] = validate(network, info, pairs, torch.device("cpu"))[0]
+    extra = dict(info.extra)
+    legs = [dict(leg) for leg in extra.get("legs", [])]
+    if legs:
+        legs[-1].update(val_psnr_y=scores, weights="raw")
+    extra.update(
+        val=scores, val_psnr_y=float(np.mean(list(scores.values()))), weights="raw", legs=legs
+    )
+    extra["step"] = state["step"]
+    save_model(out, network, name=info.name, degradation_id=info.degradation_id, extra=extra)
+    return scores
 
 
 def autocast(device: torch.device) -> torch.autocast:

@@ -22,7 +22,7 @@ from app.cli.lifecycle import LIFECYCLE_COMMANDS
 
 __all__ = ["MODEL_COMMANDS", "CommandError", "build_parser", "main"]
 
-MODEL_COMMANDS = ("train", "evaluate", "sweep", "models", "pack")
+MODEL_COMMANDS = ("train", "evaluate", "sweep", "models", "pack", "raw-weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

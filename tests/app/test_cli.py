@@ -72,8 +72,9 @@ def test_without_arguments_the_command_list_is_printed(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     admin = ["serve", "migrate", "keys", "verify", "measure"]
     client = ["ingest", "restore", "stats"]
+    listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ")}
     for command in [*admin, *client, *cli.MODEL_COMMANDS, "worker"]:
-        assert f"    {command} " in out, command
+        assert command in listed, command
 
 
 def test_worker_command_becomes_the_worker_program(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -328,3 +328,56 @@ def test_late_patches_are_larger(image_folder: Path, tmp_path: Path) -> None:
     sampler = PatchSampler(pairs, 2, 24)
     assert sampler.batch(2, 16)[0].shape == (2, 3, 16, 16)
     assert sampler.batch(2)[1].shape == (2, 3, 48, 48)
+
+
+def test_with_ema_the_better_of_average_and_raw_weights_is_kept(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    # A warm restart with a slow average: the average still holds mostly the starting weights,
+    # the raw weights have learnt; each validation measures both and keeps the better.
+    first = main(tiny_config(image_folder, tmp_path / "first", steps=10, val_every=10))
+    main(
+        tiny_config(
+            image_folder,
+            tmp_path / "second",
+            steps=40,
+            val_every=20,
+            ema=0.999,
+            n_resblocks=0,
+            n_feats=0,
+            init=str(first),
+        )
+    )
+    history = json.loads((tmp_path / "second" / "history.json").read_text())
+    for entry in history:
+        assert entry["weights"] in ("ema", "raw")
+        raw = float(np.mean(list(entry["val_raw"].values())))
+        assert entry["psnr_y"] >= raw  # the kept weights score at least the raw ones
+    _, info = load_model(tmp_path / "second" / "last.safetensors")
+    assert info.extra["weights"] == history[-1]["weights"]
+
+
+def test_raw_weights_come_out_of_last_pt_validated(image_folder: Path, tmp_path: Path) -> None:
+    main(tiny_config(image_folder, tmp_path / "run", steps=20, val_every=20, ema=0.99))
+    state = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)
+
+    assert (
+        cli(
+            [
+                "raw-weights",
+                str(tmp_path / "run" / "last.pt"),
+                "--out",
+                str(tmp_path / "raw.safetensors"),
+            ]
+        )
+        == 0
+    )
+
+    network, info = load_model(tmp_path / "raw.safetensors")
+    for name, tensor in network.state_dict().items():
+        torch.testing.assert_close(tensor, state["model"][name], rtol=0, atol=0, msg=name)
+    assert info.extra["weights"] == "raw" and info.extra["legs"][-1]["weights"] == "raw"
+    restorer = Restorer(network, info)
+    pairs = load_pairs(image_folder, Profile.parse("native:2:png"), progress=False)
+    served = np.mean([psnr_y(restorer.restore([p.lr])[0], p.hr, 2) for p in pairs])
+    assert info.extra["val"][image_folder.name] == pytest.approx(served, abs=1e-6)
