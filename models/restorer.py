@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -9,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import engines
 from models.checkpoint import ModelInfo, load_model, network_sha256
 from models.edsr import EDSR, EDSRConfig
+
+log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -29,8 +33,11 @@ def receptive_radius(config: EDSRConfig) -> int:
 class Restorer:
     """Loads a model once and restores batches of frames with it.
 
-    Frames larger than `tile` LR pixels are processed in overlapping tiles so memory stays bounded;
-    with `overlap` at least the receptive radius, tiles give the same pixels as the whole frame.
+    Frames of more than `tile` x `tile` LR pixels are processed in overlapping tiles so memory
+    stays bounded (a 640x360 frame runs whole: overlaps would cost 40% more work); with `overlap`
+    at least the receptive radius, tiles give the same pixels as the whole frame. Tiles of one
+    shape go through the network together. `run`, when given, replaces the torch network on the
+    CPU (an int8 engine from models.engines), and `engine` names it.
     """
 
     def __init__(
@@ -39,9 +46,11 @@ class Restorer:
         info: ModelInfo,
         *,
         device: str | None = None,
-        tile: int = 256,
+        tile: int = 512,
         overlap: int | None = None,
         batch_size: int = 8,
+        engine: str = "torch",
+        run: engines.Engine | None = None,
     ) -> None:
         self.device = pick_device(device)
         # Half precision and channels-last only where they pay: tensor cores on CUDA.
@@ -53,12 +62,68 @@ class Restorer:
         self.tile = tile
         self.overlap = receptive_radius(info.config) if overlap is None else overlap
         self.batch_size = batch_size
+        self.engine = engine
+        self._run = run
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = "default", **kwargs: object) -> Restorer:
-        """A shipped model by name (models/weights/NAME.safetensors) or a model file by path."""
+    def from_pretrained(
+        cls,
+        name_or_path: str = "default",
+        *,
+        engine: str = "torch",
+        calibration: Path | None = None,
+        cache: Path | None = None,
+        **kwargs: object,
+    ) -> Restorer:
+        """A shipped model by name (models/weights/NAME.safetensors) or a model file by path.
+
+        `engine`: "torch" (exact), an int8 engine of models.engines, or "auto": on a CPU the first
+        int8 engine that is installed and agrees with torch, else torch. An engine that cannot
+        run falls back to torch with a logged reason."""
         network, info = load_model(resolve_model_path(name_or_path))
-        return cls(network, info, **kwargs)  # type: ignore[arg-type]
+        restorer = cls(network, info, **kwargs)  # type: ignore[arg-type]
+        if engine != "torch":
+            restorer.use_engine(engine, calibration=calibration, cache=cache)
+        return restorer
+
+    def use_engine(
+        self, engine: str, *, calibration: Path | None = None, cache: Path | None = None
+    ) -> str:
+        """Switch to `engine` (see from_pretrained); returns the engine now in use."""
+        if engine not in (*engines.ENGINES, "auto"):
+            raise ValueError(
+                f"unknown engine {engine!r}; choose auto, {', '.join(engines.ENGINES)}"
+            )
+        if self.device.type != "cpu":
+            if engine != "auto":
+                log.warning(
+                    "engine %s runs on the CPU only; using torch on %s", engine, self.device
+                )
+            return self.engine
+        candidates = ["openvino-int8", "onnx-int8"] if engine == "auto" else [engine]
+        for name in candidates:
+            if name == "torch":
+                break
+            try:
+                model = engines.quantized_model(
+                    self.network, self.weights_sha256, calibration, cache
+                )
+                run = engines.open_engine(name, model, torch.get_num_threads())
+                agreement = engines.agreement_db(run, self.network, model)
+            except (engines.EngineUnavailable, OSError) as exc:
+                log.warning("restore engine %s unavailable (%s); using torch", name, exc)
+                continue
+            if agreement < engines.AGREEMENT_DB:
+                log.warning(
+                    "restore engine %s agrees with torch to %.1f dB only (need %.1f); using torch",
+                    name,
+                    agreement,
+                    engines.AGREEMENT_DB,
+                )
+                continue
+            self.engine, self._run = name, run
+            break
+        return self.engine
 
     @classmethod
     def from_config(
@@ -103,7 +168,7 @@ class Restorer:
                     f"frame {i}: expected HxWx3 uint8, got {frame.shape} {frame.dtype}"
                 )
             h, w = frame.shape[:2]
-            if max(h, w) > self.tile:
+            if h * w > self.tile * self.tile:
                 results[i] = self._restore_tiled(frame)
             else:
                 by_shape[frame.shape].append(i)
@@ -117,6 +182,9 @@ class Restorer:
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, H*s, W*s, 3) uint8, clamped and rounded (never wrapped)."""
+        if self._run is not None:
+            y = engines.to_uint8(self._run(engines.to_nchw(batch)))
+            return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
         x = torch.tensor(batch, device=self.device).permute(0, 3, 1, 2).to(self.dtype)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
@@ -127,16 +195,25 @@ class Restorer:
         h, w = frame.shape[:2]
         s, step, pad = self.scale, self.tile, self.overlap
         out = np.empty((h * s, w * s, 3), dtype=np.uint8)
+        # Each tile grown by the overlap; tiles of one shape run as one batch.
+        by_shape: dict[tuple[int, int], list[tuple[int, ...]]] = defaultdict(list)
         for top in range(0, h, step):
             for left in range(0, w, step):
                 bottom, right = min(top + step, h), min(left + step, w)
-                # Run on the tile grown by the overlap, keep only the tile's own pixels.
                 t0, l0 = max(top - pad, 0), max(left - pad, 0)
                 t1, l1 = min(bottom + pad, h), min(right + pad, w)
-                restored = self._forward(frame[None, t0:t1, l0:l1])[0]
-                out[top * s : bottom * s, left * s : right * s] = restored[
-                    (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s
-                ]
+                by_shape[(t1 - t0, l1 - l0)].append((top, left, bottom, right, t0, l0))
+        for (th, tw), tiles in by_shape.items():
+            for start in range(0, len(tiles), self.batch_size):
+                chunk = tiles[start : start + self.batch_size]
+                crops = np.stack([frame[t0 : t0 + th, l0 : l0 + tw] for *_, t0, l0 in chunk])
+                for (top, left, bottom, right, t0, l0), restored in zip(
+                    chunk, self._forward(crops), strict=True
+                ):
+                    # Keep only the tile's own pixels.
+                    out[top * s : bottom * s, left * s : right * s] = restored[
+                        (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s
+                    ]
         return out
 
 
