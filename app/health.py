@@ -64,7 +64,7 @@ def readyz(
 
     run("storage", storage)
     run("queue", queue.check)
-    checks["model"] = f"{restorer.name} ({restorer.weights_sha256[:12]})"
+    checks["model"] = f"{restorer.name} ({restorer.weights_sha256[:12]}, {restorer.engine})"
     if problems:
         body = error_body("not_ready", "; ".join(problems))
         return JSONResponse(body | {"checks": checks}, status_code=503)

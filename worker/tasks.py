@@ -59,8 +59,15 @@ def restore_context() -> RestoreContext:
         if _context is None:
             _context = RestoreContext.from_settings(get_settings())
             restorer = _context.restorer
-            logger.info("restore worker: model %s on %s", restorer.name, restorer.device)
-            record_model(restorer.name, restorer.weights_sha256, restorer.degradation_id)
+            logger.info(
+                "restore worker: model %s on %s (%s)",
+                restorer.name,
+                restorer.device,
+                restorer.engine,
+            )
+            record_model(
+                restorer.name, restorer.weights_sha256, restorer.degradation_id, restorer.engine
+            )
         return _context
 
 

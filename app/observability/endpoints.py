@@ -47,7 +47,9 @@ def get_metrics(
 ) -> Response:
     """Prometheus text format: ingest, restore jobs and frames by state, restore run time and
     queue wait, restore cache hits and misses, the model served, and the archive's bytes."""
-    metrics.record_model(restorer.name, restorer.weights_sha256, restorer.degradation_id)
+    metrics.record_model(
+        restorer.name, restorer.weights_sha256, restorer.degradation_id, restorer.engine
+    )
 
     def read() -> metrics.ArchiveSnapshot:
         with session_factory() as session:

@@ -125,8 +125,17 @@ def record_restore_job(
         RESTORE_SECONDS.observe(max(0.0, (finished_at - started_at).total_seconds()))
 
 
-def record_model(name: str, weights_sha256: str, degradation_id: str) -> None:
-    MODEL.info({"name": name, "weights_sha256": weights_sha256, "degradation": degradation_id})
+def record_model(
+    name: str, weights_sha256: str, degradation_id: str, engine: str = "torch"
+) -> None:
+    MODEL.info(
+        {
+            "name": name,
+            "weights_sha256": weights_sha256,
+            "degradation": degradation_id,
+            "engine": engine,
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ class BatchingRestorer:
     def device(self) -> object:
         return getattr(self.restorer, "device", "cpu")
 
+    @property
+    def engine(self) -> str:
+        return getattr(self.restorer, "engine", "torch")
+
     def restore(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         if not frames:
             return []

@@ -67,6 +67,7 @@ def provenance_of(frame: Frame, method: Method, restorer: RestoreModel) -> Prove
         model_name=model_name,
         weights_sha256=weights,
         model_degradation_id=restorer.degradation_id if method is Method.edsr else "",
+        engine=getattr(restorer, "engine", "torch") if method is Method.edsr else "",
     )
 
 

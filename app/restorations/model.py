@@ -31,6 +31,8 @@ class RestoreModel(Protocol):
     def scale(self) -> int: ...
     @property
     def device(self) -> object: ...
+    @property
+    def engine(self) -> str: ...
 
     def restore(self, frames: list[np.ndarray]) -> list[np.ndarray]: ...
 
@@ -39,7 +41,12 @@ def load_restorer(settings: Settings) -> Restorer:
     """The model named by CCTV_MODEL (a shipped name or a .safetensors path), else the shipped
     model trained for CCTV_PROFILE, running CCTV_RESTORE_BATCH_SIZE frames per forward pass.
     Raises LookupError when no shipped model fits the profile."""
-    options = {"device": settings.model_device, "batch_size": settings.restore_batch_size}
+    options = {
+        "device": settings.model_device,
+        "batch_size": settings.restore_batch_size,
+        "engine": settings.restore_engine,
+        "calibration": settings.restore_calibration_dir,
+    }
     if settings.model:
         return Restorer.from_pretrained(settings.model, **options)
     chosen = model_for_profile(Profile.parse(settings.profile))

@@ -45,6 +45,7 @@ class Provenance:
     model_name: str
     weights_sha256: str  # "" for bicubic
     model_degradation_id: str  # "" for bicubic
+    engine: str = ""  # what ran the network: torch, openvino-int8, ... ("" for bicubic)
 
     @property
     def ai_generated(self) -> bool:
@@ -68,6 +69,7 @@ class Provenance:
             "Restoration-Model": self.model_name,
             "Restoration-Weights-SHA256": self.weights_sha256 or "none",
             "Restoration-Degradation": self.model_degradation_id or "none",
+            "Restoration-Engine": self.engine or "none",
             "Source-Frame-Id": self.frame_id,
             "Source-Frame-SHA256": self.source_sha256,
             "Source-Stored-SHA256": self.stored_sha256,

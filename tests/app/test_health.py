@@ -25,7 +25,7 @@ def test_readyz_checks_each_dependency(archive: Archive, tiny_restorer) -> None:
     checks = response.json()["checks"]
     assert checks["database"] == checks["storage"] == checks["queue"] == "ok"
     # The model the server actually holds, named with the start of its weights' SHA-256.
-    assert checks["model"] == f"tiny-test ({tiny_restorer.weights_sha256[:12]})"
+    assert checks["model"] == f"tiny-test ({tiny_restorer.weights_sha256[:12]}, torch)"
 
 
 def test_readyz_is_503_when_the_store_cannot_be_written(archive_factory, tmp_path, settings_with):

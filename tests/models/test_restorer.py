@@ -67,3 +67,34 @@ def test_unknown_model_name_says_where_it_looked() -> None:
 def test_frames_of_the_wrong_kind_are_refused() -> None:
     with pytest.raises(ValueError, match="expected HxWx3 uint8"):
         tiny().restore([np.zeros((8, 8), dtype=np.uint8)])
+
+
+def count_forwards(restorer: Restorer, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Batch sizes of every forward pass the restorer makes."""
+    calls: list[int] = []
+    forward = restorer._forward
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return forward(batch)
+
+    monkeypatch.setattr(restorer, "_forward", counted)
+    return calls
+
+
+def test_tiles_of_one_shape_go_through_the_network_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    restorer = tiny(tile=32, batch_size=16)
+    calls = count_forwards(restorer, monkeypatch)
+    restorer.restore([scene(90, 130)])
+    # 3 x 5 tiles grown by the overlap (8): heights 40, 48, 34 and widths 40, 48, 48, 42, 10,
+    # so 12 shapes, the 48-wide pair in each row sharing a pass.
+    assert sorted(calls) == [1] * 9 + [2] * 3
+
+
+def test_a_native_640x360_frame_runs_whole_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    restorer = tiny()
+    calls = count_forwards(restorer, monkeypatch)
+    out = restorer.restore([scene(360, 640)])[0]
+    assert calls == [1] and out.shape == (720, 1280, 3)

@@ -8,10 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+from PIL import Image
 
+from app.frames.models import Frame
+from app.restorations.cache import provenance_of
 from app.restorations.model import load_restorer
+from app.restorations.provenance import Method
 from app.runtime import housekeeping
-from models import EDSR, EDSRConfig, Restorer, save_model
+from models import EDSR, EDSRConfig, Restorer, engines, save_model
+from models.metrics import psnr
 from tests.app.images import image_bytes, scene
 
 
@@ -21,7 +27,7 @@ def test_the_configured_batch_size_is_what_the_network_runs(
     model = tmp_path / "tiny.safetensors"
     network = EDSR(EDSRConfig(n_resblocks=1, n_feats=8))
     save_model(model, network, name="tiny-file", degradation_id="bicubic-aa-x2/png/v1")
-    settings = settings_with(model=str(model), restore_batch_size=3)
+    settings = settings_with(model=str(model), restore_batch_size=3, restore_engine="torch")
     restorer = load_restorer(settings)
     batches: list[int] = []
     restorer.network.register_forward_pre_hook(lambda _, inputs: batches.append(len(inputs[0])))
@@ -61,3 +67,32 @@ def test_jobs_and_housekeeping_use_the_model_only_from_the_model_thread(
     assert archive.count("frame_quality") == 1
     assert len(recorder.threads) == 2
     assert set(recorder.threads) == {"restore-model"}
+
+
+def test_the_configured_engine_serves_and_is_named_in_the_provenance(
+    tmp_path: Path, settings_with: Any
+) -> None:
+    pytest.importorskip("onnxruntime", reason="the int8 engines need the int8 extra")
+    model = tmp_path / "small.safetensors"
+    save_model(model, EDSR(EDSRConfig(n_resblocks=1, n_feats=8)), name="small", degradation_id="x")
+    calibration = tmp_path / "calibration"
+    calibration.mkdir()
+    for seed in range(6):
+        Image.fromarray(scene(400, 400, seed)).save(calibration / f"{seed}.png")
+    settings = settings_with(
+        model=str(model), restore_engine="onnx-int8", restore_calibration_dir=calibration
+    )
+    restorer = load_restorer(settings)
+    plain = load_restorer(settings_with(model=str(model), restore_engine="torch"))
+    assert (restorer.engine, plain.engine) == ("onnx-int8", "torch")
+
+    frame = scene(40, 40, 99)
+    restored, reference = restorer.restore([frame])[0], plain.restore([frame])[0]
+    assert psnr(restored, reference) >= engines.AGREEMENT_DB  # same weights, int8 arithmetic
+    stored = Frame(
+        id="f" * 32, original_sha256="a" * 64, stored_sha256="b" * 64, degradation_id="x"
+    )
+    assert provenance_of(stored, Method.edsr, restorer).fields()["Restoration-Engine"] == (
+        "onnx-int8"
+    )
+    assert provenance_of(stored, Method.bicubic, restorer).fields()["Restoration-Engine"] == "none"
