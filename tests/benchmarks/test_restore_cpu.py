@@ -1,0 +1,60 @@
+"""benchmarks/restore_cpu.py: its plain way is the network itself, and its quality figure is the
+archive's PSNR-Y (no change when the served path is torch too)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models.edsr import EDSRConfig
+from models.restorer import Restorer
+from tests.models.conftest import scene
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def cpu() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("cpu_bench", ROOT / "benchmarks/restore_cpu.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cpu_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny(**kwargs: object) -> Restorer:
+    return Restorer.from_config(EDSRConfig(n_resblocks=1, n_feats=8), **kwargs)
+
+
+def test_the_plain_way_is_the_eager_network_on_whole_frames(cpu: ModuleType) -> None:
+    restorer = tiny(tile=16)  # the served path tiles this frame; the plain way never does
+    frame = scene(30, 40)
+    with torch.no_grad():
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+        expected = restorer.network(x).clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0)
+    assert np.array_equal(cpu.plain_restore(restorer, [frame])[0], expected.numpy())
+    assert np.abs(restorer.restore([frame])[0].astype(int) - expected.numpy()).max() <= 1
+
+
+def test_every_size_and_batch_gets_a_row(cpu: ModuleType) -> None:
+    rows = cpu.speed(tiny(), tiny(tile=16), [(20, 30)], [1, 2], repeat=1)
+    assert [(r.frame, r.batch) for r in rows] == [("30x20", 1), ("30x20", 2)]
+    assert all(r.speedup == r.plain_s / r.served_s for r in rows)
+
+
+def test_quality_is_unchanged_when_the_served_path_is_torch(
+    cpu: ModuleType, tmp_path: Path
+) -> None:
+    for seed in range(3):
+        Image.fromarray(scene(400, 400, seed=seed)).save(tmp_path / f"{seed}.png")
+    row = cpu.quality(tiny(), tmp_path, every=2)
+    assert row.images == 2
+    assert row.delta_db == 0.0 and 5 < row.plain_db < 60

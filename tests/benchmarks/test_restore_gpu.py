@@ -1,0 +1,76 @@
+"""benchmarks/restore_gpu.py on the CPU: the device path restores what the fp32 network does, the
+MAC count matches the convolutions counted by hand, and the script writes its table."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+
+from models.checkpoint import save_model
+from models.edsr import EDSR, EDSRConfig
+from models.metrics import psnr
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def gpu() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks/restore_gpu.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny() -> EDSR:
+    torch.manual_seed(0)
+    return EDSR(EDSRConfig(scale=2, n_resblocks=1, n_feats=8)).eval()
+
+
+def test_macs_are_the_convolutions_counted_by_hand(gpu: ModuleType) -> None:
+    h, w = 12, 20
+    lr = h * w
+    by_hand = (
+        3 * 8 * 9 * lr  # head
+        + 2 * 8 * 8 * 9 * lr  # the one residual block
+        + 8 * 8 * 9 * lr  # body conv
+        + 8 * 32 * 9 * lr  # upsampler conv, before the pixel shuffle
+        + 8 * 3 * 9 * 4 * lr  # tail conv at HR
+    )
+    assert gpu.macs_per_frame(tiny(), h, w) == by_hand
+
+
+@pytest.mark.parametrize(("dtype", "min_db"), [("fp32", 60.0), ("bf16", 35.0)])
+def test_the_device_path_restores_what_the_fp32_network_does(
+    gpu: ModuleType, dtype: str, min_db: float
+) -> None:
+    network, cpu = tiny(), torch.device("cpu")
+    frames = np.random.default_rng(1).integers(0, 256, (3, 16, 24, 3), dtype=np.uint8)
+    path = gpu.DevicePath(network, cpu, gpu.DTYPES[dtype], frames.shape)
+    out = path.run(frames)
+    with torch.no_grad():
+        x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+        expected = network(x).clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert out.shape == (3, 32, 48, 3)
+    assert psnr(out, expected) >= min_db
+
+
+def test_the_script_writes_its_table(gpu: ModuleType, tmp_path: Path) -> None:
+    model = tmp_path / "tiny.safetensors"
+    save_model(model, tiny(), name="tiny", degradation_id="x")
+    out = tmp_path / "gpu.md"
+    args = ["--device", "cpu", "--model", str(model), "--sizes", "24x16", "--batches", "1", "2"]
+    args += ["--dtypes", "fp32", "--seconds", "0", "--peak-tflops", "1", "--out", str(out)]
+    assert gpu.main(args) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| 24x16 |")]
+    assert [row.split(" | ")[2].split()[0] for row in rows] == ["1", "2"]
+    assert sum("(best)" in row for row in rows) == 1
+    limit = 1e12 / (2 * gpu.macs_per_frame(tiny(), 16, 24))
+    assert all(f"| {limit:.0f} |" in row for row in rows)
