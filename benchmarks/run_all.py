@@ -1,0 +1,173 @@
+"""Every speed figure of issue 13 in one run: prints the tables and writes benchmarks/RESULTS.md.
+
+    python benchmarks/run_all.py [--data ../shared/data/cctv] [--threads 2]
+
+`--data` is a CCTV folder with train/ (int8 calibration) and val/ (PSNR-Y); without it a small
+synthetic set is made (its PSNR-Y then measures agreement, not quality). Sections, each measured
+side by side in this run: restore on the CPU (served path vs the plain way, ratio), restore latency
+through the API (restored now and cached, torch vs the served engine), ingest over HTTP against
+its in-process floor (benchmarks/ingest.py). The GPU table comes from benchmarks/restore_gpu.py,
+run on a GPU machine (`--out benchmarks/RESULTS-gpu.md`), and is included when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ingest  # benchmarks/ingest.py
+import restore_api
+import restore_cpu
+
+HERE = Path(__file__).resolve().parent
+GPU_RESULTS = HERE / "RESULTS-gpu.md"
+
+
+def synthetic_data(folder: Path, count: int = 24) -> Path:
+    """train/ and val/ of camera-like 400x400 frames, for a run without the CCTV data."""
+    for split, offset in (("train", 0), ("val", 1000)):
+        (folder / split / "cam-synthetic").mkdir(parents=True)
+        for i in range(count):
+            frame = restore_cpu.camera_frame(400, 400, seed=offset + i)
+            Image.fromarray(frame).save(folder / split / "cam-synthetic" / f"{i:03d}.png")
+    return folder
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or platform.machine(),
+    )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu}, {cores} cores available"
+
+
+def load_average() -> str:
+    return "load average " + " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1/5/15 min)"
+
+
+def versions() -> str:
+    found = [f"torch {torch.__version__}"]
+    for name in ("openvino", "onnxruntime"):
+        with contextlib.suppress(ImportError):
+            found.append(f"{name} {__import__(name).__version__}")
+    return ", ".join(found)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quality-every", type=int, default=4)
+    parser.add_argument("--api-frames", type=int, default=10)
+    parser.add_argument("--ingest-frames", type=int, default=32)
+    parser.add_argument("--ingest-profiles", nargs="+", default=["400:2:webp-lossless"])
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    command = "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
+    torch.set_num_threads(args.threads)
+    load_at_start = load_average()
+
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+        data = args.data or synthetic_data(Path(tmp))
+        served = restore_cpu.load("default", "auto", calibration=data / "train")
+        before = restore_cpu.load("default", "torch", tile=256, batch_size=1)
+        speed = restore_cpu.speed(served, before, restore_cpu.SIZES, [1], args.repeat)
+        batched = restore_cpu.speed(served, before, [(200, 200)], [4], args.repeat)
+        quality = restore_cpu.quality(served, data / "val", args.quality_every)
+    cpu_section = "\n\n".join(
+        [
+            restore_cpu.speed_table(speed + batched, served.engine),
+            restore_cpu.quality_line(
+                quality,
+                args.data / "val" if args.data else Path("synthetic val"),
+                args.quality_every,
+                served.engine,
+            ),
+        ]
+    )
+    print(cpu_section, flush=True)
+
+    api = [
+        restore_api.measure(engine, ingest.make_frames(args.api_frames), 100)
+        for engine in ("torch", "auto")
+    ]
+    api_section = restore_api.table(api)
+    print("\n" + api_section, flush=True)
+
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        ingest.main(
+            [
+                *("--profiles", *args.ingest_profiles),
+                *("--frames", str(args.ingest_frames), "--processes", str(args.threads)),
+            ]
+        )
+    ingest_section = captured.getvalue().strip()
+    print("\n" + ingest_section, flush=True)
+
+    gpu_section = (
+        GPU_RESULTS.read_text().strip()
+        if GPU_RESULTS.exists()
+        else "Not run yet: no CUDA GPU on the machine that ran this. On one, run "
+        "`python benchmarks/restore_gpu.py --out benchmarks/RESULTS-gpu.md` (under 5 minutes), "
+        "then this script again."
+    )
+    text = f"""# Speed results (issue 13)
+
+Written by `{command}` on {started_at:%Y-%m-%d %H:%M} UTC in {time.perf_counter() - started:.0f} s.
+
+Machine: {machine()}; {load_at_start} at the start, {load_average()} at the end. {versions()};
+{args.threads} threads. Absolute times depend on the machine and its load; every ratio below
+compares figures measured side by side in this one run.
+
+## Restore on the CPU (default model, {served.name})
+
+"Plain": eager PyTorch fp32, one whole frame per forward pass. "Before": the served path before
+issue 13 (torch fp32, 256-pixel tiles one at a time). "Served": what `cctv-archive serve` loads
+with `CCTV_RESTORE_ENGINE=auto`. Median of {args.repeat} interleaved runs.
+
+{cpu_section}
+
+## Restore latency through the API
+
+A real `cctv-archive serve` (SQLite, local blobs, in-process worker), one request at a time:
+{args.api_frames} frames restored now, then 100 cached reads; PNG out.
+
+{api_section}
+
+## Ingest (benchmarks/ingest.py)
+
+{ingest_section}
+
+## Restore on a GPU (benchmarks/restore_gpu.py)
+
+{gpu_section}
+"""
+    args.out.write_text(text)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
