@@ -33,6 +33,7 @@ from models.metrics import psnr_y
 from models.restorer import Restorer
 
 SIZES = [(200, 200), (360, 640)]  # LR (h, w): the 400 profile and `native` 1280x720
+PAUSE_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,18 @@ def plain_restore(restorer: Restorer, frames: list[np.ndarray]) -> list[np.ndarr
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each run, timed in turn `repeat` times after one warm-up each."""
+    """Median seconds of each run, timed in turn `repeat` times after one warm-up each; the
+    order rotates each round and each run starts after a pause, so no run always follows
+    another (OpenVINO's threads spin for a while after an inference, slowing whatever is next)."""
     for run in runs.values():
         run()
+    names = list(runs)
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
+    for round_ in range(repeat):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            time.sleep(PAUSE_S)
             started = time.perf_counter()
-            run()
+            runs[name]()
             times[name].append(time.perf_counter() - started)
     return {name: statistics.median(t) for name, t in times.items()}
 
@@ -154,7 +159,8 @@ def speed_table(rows: list[SpeedRow], engine: str) -> str:
 
 def quality_line(row: QualityRow, data: Path, every: int, engine: str) -> str:
     return (
-        f"PSNR-Y on {row.images} images of {data} (every {every}th, profile 400:2:webp-lossless): "
+        f"PSNR-Y on {row.images} images of {data} ({'all' if every == 1 else f'every {every}th'}, "
+        "profile 400:2:webp-lossless): "
         f"plain {row.plain_db:.3f} dB, served ({engine}) {row.served_db:.3f} dB, "
         f"change **{row.delta_db:+.3f} dB** (limit -0.05 dB)"
     )
