@@ -1,6 +1,7 @@
 """Seconds to restore one stored frame, by model, frame size and batch, on this machine.
 
     python benchmarks/restore_speed.py [--model default] [--threads 2] [--repeat 5]
+        [--engine torch|auto|openvino-int8|onnx-int8]
 
 Prints a table; the issue's goal is one 200x200 frame under 0.5 s with the default model on
 2 CPU cores.
@@ -28,12 +29,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--engine", default="torch", help="as CCTV_RESTORE_ENGINE")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    restorer = Restorer.from_pretrained(args.model, device=args.device)
+    restorer = Restorer.from_pretrained(args.model, device=args.device, engine=args.engine)
     rng = np.random.default_rng(0)
     print(
         f"model {restorer.name} {restorer.info.config}, device {restorer.device}, "
+        f"engine {restorer.engine}, "
         f"{args.threads} threads, torch {torch.__version__}, {platform.machine()}"
     )
     print(f"{'frame (LR)':>12} {'batch':>5} {'s/batch':>8} {'s/frame':>8} {'frames/s':>8}")
