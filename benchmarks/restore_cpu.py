@@ -72,11 +72,13 @@ def camera_frame(height: int, width: int, seed: int) -> np.ndarray:
 
 
 def plain_restore(restorer: Restorer, frames: list[np.ndarray]) -> list[np.ndarray]:
-    """Eager PyTorch fp32, batch 1, whole frames: the baseline every speed-up is measured from."""
+    """Eager PyTorch fp32, batch 1, whole frames, NCHW: the baseline every speed-up is measured
+    from. (An NHWC frame merely permuted would be channels-last in memory, which PyTorch keeps
+    through the network: the "before" path runs that way, about 20% faster here.)"""
     out = []
     with torch.inference_mode():
         for frame in frames:
-            x = torch.tensor(frame).permute(2, 0, 1)[None].float()
+            x = torch.tensor(frame).permute(2, 0, 1)[None].float().contiguous()
             y = restorer.network(x).clamp_(0, 255).round_().to(torch.uint8)
             out.append(y[0].permute(1, 2, 0).numpy())
     return out
@@ -146,13 +148,14 @@ def quality(served: Restorer, data: Path, every: int) -> QualityRow:
 def speed_table(rows: list[SpeedRow], engine: str) -> str:
     lines = [
         "| frame (LR) | batch | plain: eager fp32, batch 1 (ms/frame) | before: torch, "
-        f"256-px tiles (ms/frame) | served: {engine} (ms/frame) | served vs plain |",
-        "|---|---|---|---|---|---|",
+        f"256-px tiles (ms/frame) | served: {engine} (ms/frame) | served vs plain "
+        "| served vs before |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.frame} | {r.batch} | {r.plain_s * 1e3:.0f} | {r.before_s * 1e3:.0f} "
-            f"| {r.served_s * 1e3:.0f} | **{r.speedup:.2f}x** |"
+            f"| {r.served_s * 1e3:.0f} | **{r.speedup:.2f}x** | {r.before_s / r.served_s:.2f}x |"
         )
     return "\n".join(lines)
 

@@ -143,8 +143,9 @@ compares figures measured side by side in this one run.
 
 ## Restore on the CPU (default model, {served.name})
 
-"Plain": eager PyTorch fp32, one whole frame per forward pass. "Before": the served path before
-issue 13 (torch fp32, 256-pixel tiles one at a time). "Served": what `cctv-archive serve` loads
+"Plain": eager PyTorch fp32, NCHW, one whole frame per forward pass. "Before": the served path
+before issue 13 (torch fp32, 256-pixel tiles one at a time; channels-last in memory, since the
+NHWC frames are only permuted). "Served": what `cctv-archive serve` loads
 with `CCTV_RESTORE_ENGINE=auto`. Median of {args.repeat} interleaved runs.
 
 {cpu_section}

@@ -38,7 +38,7 @@ def test_the_plain_way_is_the_eager_network_on_whole_frames(cpu: ModuleType) -> 
     restorer = tiny(tile=16)  # the served path tiles this frame; the plain way never does
     frame = scene(30, 40)
     with torch.no_grad():
-        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float().contiguous()  # NCHW
         expected = restorer.network(x).clamp(0, 255).round().to(torch.uint8)[0].permute(1, 2, 0)
     assert np.array_equal(cpu.plain_restore(restorer, [frame])[0], expected.numpy())
     assert np.abs(restorer.restore([frame])[0].astype(int) - expected.numpy()).max() <= 1
