@@ -19,6 +19,7 @@ DEGRADATION_VERSION = "v1"
 # downsampled pixels exactly; `balanced` and `compact` are lossy, each with its own model.
 NAMED_PROFILES = {
     "evidence": "400:2:webp-lossless",
+    "balanced": "400:2:webp-q90",
 }
 _CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3})|avif-q(\d{1,3}))$")
 

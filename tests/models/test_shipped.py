@@ -8,7 +8,7 @@ import pytest
 
 from models.degradation import Profile, same_pixels
 from models.evaluate import evaluate
-from models.registry import model_for_profile, shipped_models
+from models.registry import NoModelForProfile, model_for_profile, shipped_models
 from models.restorer import WEIGHTS_DIR, Restorer
 
 
@@ -22,9 +22,18 @@ def test_every_shipped_model_is_described_by_the_card() -> None:
         assert f"`{model.name}`" in card and model.profile in card
 
 
-@pytest.mark.parametrize(("name", "profile"), [("default", Profile()), ("native", None)])
-def test_each_profile_is_served_by_its_model(name: str, profile: Profile | None) -> None:
-    profile = profile or Profile.parse("native:2:webp-lossless")
+@pytest.mark.parametrize(
+    ("name", "profile_text"),
+    [
+        ("default", "evidence"),
+        ("default", "400:2:webp-lossless"),
+        ("native", "native:2:webp-lossless"),
+        ("webp-q90", "400:2:webp-q90"),
+        ("webp-q90", "balanced"),
+    ],
+)
+def test_each_profile_is_served_by_its_model(name: str, profile_text: str) -> None:
+    profile = Profile.parse(profile_text)
     chosen = model_for_profile(profile)
     assert chosen.name == name
     restorer = Restorer.from_pretrained(name)
@@ -59,3 +68,24 @@ def test_the_native_model_beats_bicubic_at_native_size(shared_data: Path, tmp_pa
         Restorer.from_pretrained("native"), tmp_path, Profile.parse("native:2:webp-lossless")
     )
     assert totals["psnr_y"] > totals["psnr_y_bicubic"] + 1.0
+
+
+@pytest.mark.parametrize("profile_text", ["400:2:webp-q75", "400:2:jpeg-q90", "native:2:webp-q90"])
+def test_a_lossy_profile_without_its_own_model_is_refused_not_served_by_a_neighbour(
+    profile_text: str,
+) -> None:
+    with pytest.raises(NoModelForProfile, match="no shipped model was trained for profile"):
+        model_for_profile(profile_text)
+
+
+def test_each_lossy_model_beats_bicubic_on_its_own_codec(shared_data: Path, tmp_path: Path) -> None:
+    # Six frames of one validation camera per model; the card has the full sets.
+    frames = sorted((shared_data / "cctv" / "val" / "cam-test20").glob("*.jpg"))[:6]
+    for path in frames:
+        (tmp_path / path.name).symlink_to(path)
+    for model in shipped_models():
+        profile = Profile.parse(model.profile)
+        if profile.lossless:
+            continue
+        _, totals = evaluate(Restorer.from_pretrained(model.name), tmp_path, profile)
+        assert totals["psnr_y"] > totals["psnr_y_bicubic"] + 1.0, model.name
