@@ -110,7 +110,7 @@ class Restorer:
                 )
                 run = engines.open_engine(name, model, torch.get_num_threads())
                 agreement = engines.agreement_db(run, self.network, model)
-            except (engines.EngineUnavailable, OSError) as exc:
+            except Exception as exc:  # an optional engine never stops the service: torch remains
                 log.warning("restore engine %s unavailable (%s); using torch", name, exc)
                 continue
             if agreement < engines.AGREEMENT_DB:

@@ -120,3 +120,33 @@ def test_without_calibration_frames_torch_is_used(model_file: Path, tmp_path: Pa
         str(model_file), engine="auto", calibration=empty, cache=tmp_path / "cache"
     )
     assert restorer.engine == "torch"
+
+
+def test_tiles_through_an_int8_engine_give_the_whole_frame_s_pixels_within_tolerance(
+    model_file: Path, calibration: Path, tmp_path: Path
+) -> None:
+    whole = Restorer.from_pretrained(str(model_file)).restore([scene(90, 130)])[0]
+    tiled = Restorer.from_pretrained(
+        str(model_file), engine="openvino-int8", calibration=calibration, cache=tmp_path, tile=32
+    ).restore([scene(90, 130)])[0]
+    assert tiled.shape == whole.shape
+    assert psnr(tiled, whole) >= engines.AGREEMENT_DB
+
+
+def test_an_engine_that_fails_to_open_falls_back_to_torch(
+    model_file: Path,
+    calibration: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("compile failed")
+
+    monkeypatch.setattr(engines, "open_engine", broken)
+    with caplog.at_level(logging.WARNING, logger="models.restorer"):
+        restorer = Restorer.from_pretrained(
+            str(model_file), engine="auto", calibration=calibration, cache=tmp_path
+        )
+    assert restorer.engine == "torch"
+    assert "compile failed" in caplog.text
