@@ -94,6 +94,9 @@ class Restorer:
             raise ValueError(
                 f"unknown engine {engine!r}; choose auto, {', '.join(engines.ENGINES)}"
             )
+        if engine == "torch":
+            self.engine, self._run = "torch", None
+            return self.engine
         if self.device.type != "cpu":
             if engine != "auto":
                 log.warning(
@@ -102,8 +105,6 @@ class Restorer:
             return self.engine
         candidates = ["openvino-int8", "onnx-int8"] if engine == "auto" else [engine]
         for name in candidates:
-            if name == "torch":
-                break
             try:
                 model = engines.quantized_model(
                     self.network, self.weights_sha256, calibration, cache

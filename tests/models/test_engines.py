@@ -150,3 +150,15 @@ def test_an_engine_that_fails_to_open_falls_back_to_torch(
         )
     assert restorer.engine == "torch"
     assert "compile failed" in caplog.text
+
+
+def test_switching_back_to_torch_restores_exactly_as_torch(
+    model_file: Path, calibration: Path, tmp_path: Path
+) -> None:
+    restorer = Restorer.from_pretrained(
+        str(model_file), engine="onnx-int8", calibration=calibration, cache=tmp_path
+    )
+    assert restorer.use_engine("torch") == "torch"
+    frame = [scene(30, 30)]
+    plain = Restorer.from_pretrained(str(model_file)).restore(frame)[0]
+    assert np.array_equal(restorer.restore(frame)[0], plain)
