@@ -46,6 +46,18 @@ class CameraRow:
         return self.usage.camera_id
 
     @property
+    def versus_recompression(self) -> tuple[str, str]:
+        """The archive against the whole frame recompressed with WebP at equal bytes, in words,
+        and the verdict ("wins", "loses" or "not-measured")."""
+        q = self.quality
+        if q is None or q.beats_recompression is None:
+            return "not measured", "not-measured"
+        verdict = "wins" if q.beats_recompression else "loses"
+        if q.recompression_gain_db is None:
+            return "no WebP frame that small: wins by size", verdict
+        return f"{q.recompression_gain_db:+.1f} dB, {verdict}", verdict
+
+    @property
     def growth_bytes(self) -> int:
         """Stored bytes added in PROJECTION_DAYS at this camera's mean daily rate (what the
         dashboard shows where no retention or quota bounds the camera's storage)."""

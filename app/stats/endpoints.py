@@ -31,5 +31,9 @@ def get_quality_stats(
     principal: ReadKey, session: SessionDep, restorer: RestorerDep
 ) -> QualityStats:
     """PSNR-Y of the serving model and of bicubic against the HR references kept for the audit
-    sample, per camera (measured in the background, or by `cctv-archive measure`)."""
+    sample, per camera (measured in the background, or by `cctv-archive measure`); and whether
+    the archive beats recompressing the whole frame: the HR reference as WebP (method 6) at the
+    highest quality no larger than the stored frame, over the same frames (frames_compared,
+    psnr_y_restored_compared, psnr_y_recompressed, recompression_gain_db, frames_no_webp_fit,
+    beats_recompression)."""
     return quality_stats(session=session, restorer=restorer)

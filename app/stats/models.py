@@ -11,7 +11,12 @@ from app.db import Base, UTCDateTime
 
 
 class FrameQuality(Base):
-    """PSNR-Y of one model's restoration and of bicubic against a frame's kept HR reference."""
+    """PSNR-Y of one model's restoration and of bicubic against a frame's kept HR reference, and
+    of the whole-frame alternative at the same bytes: the reference recompressed with WebP at the
+    highest quality no larger than the frame's stored bytes (app/stats/recompression.py).
+
+    The recompression columns are NULL for rows measured before migration 0008; when no WebP
+    frame is that small, recompressed_bytes holds quality 0's size and the other two are NULL."""
 
     __tablename__ = "frame_quality"
 
@@ -23,3 +28,6 @@ class FrameQuality(Base):
     psnr_y_edsr: Mapped[float] = mapped_column(sa.Float)
     psnr_y_bicubic: Mapped[float] = mapped_column(sa.Float)
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    psnr_y_recompressed: Mapped[float | None] = mapped_column(sa.Float, nullable=True)
+    recompressed_bytes: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    recompressed_quality: Mapped[int | None] = mapped_column(sa.SmallInteger, nullable=True)

@@ -82,13 +82,49 @@ def quality_by_camera(session: Session, weights_sha256: str) -> dict[str, tuple[
     return {camera: (int(n), float(edsr), float(bic)) for camera, n, edsr, bic in rows}
 
 
+Recompression = tuple[int, float | None, float | None, int]
+
+
+def recompression_by_camera(session: Session, weights_sha256: str) -> dict[str, Recompression]:
+    """Per camera, against the whole frame recompressed with WebP at the same bytes: frames
+    compared (a WebP frame fitted), the model's and the WebP frame's mean PSNR-Y over those same
+    frames, and frames for which no WebP frame was that small."""
+    compared = FrameQuality.psnr_y_recompressed.is_not(None)
+    no_fit = sa.and_(FrameQuality.recompressed_bytes.is_not(None), ~compared)
+    rows = session.execute(
+        sa.select(
+            Frame.camera_id,
+            sa.func.count(FrameQuality.psnr_y_recompressed),
+            sa.func.avg(sa.case((compared, FrameQuality.psnr_y_edsr))),
+            sa.func.avg(FrameQuality.psnr_y_recompressed),
+            sa.func.coalesce(sa.func.sum(sa.case((no_fit, 1), else_=0)), 0),
+        )
+        .join(Frame, Frame.id == FrameQuality.frame_id)
+        .where(FrameQuality.weights_sha256 == weights_sha256)
+        .group_by(Frame.camera_id)
+    )
+    return {
+        camera: (
+            int(n),
+            None if edsr is None else float(edsr),
+            None if webp is None else float(webp),
+            int(none_fit),
+        )
+        for camera, n, edsr, webp, none_fit in rows
+    }
+
+
 def unmeasured_frames(
     session: Session, weights_sha256: str, degradations: list[str], limit: int
 ) -> list[Frame]:
     """Newest audit-sample frames stored as one of `degradations` and not yet measured with the
-    model whose weights are `weights_sha256`."""
+    model whose weights are `weights_sha256` (or measured without the whole-frame WebP
+    comparison)."""
     measured = sa.select(FrameQuality.frame_id).where(
-        FrameQuality.frame_id == Frame.id, FrameQuality.weights_sha256 == weights_sha256
+        FrameQuality.frame_id == Frame.id,
+        FrameQuality.weights_sha256 == weights_sha256,
+        # Rows from before migration 0008 lack the whole-frame WebP comparison: measured again.
+        FrameQuality.recompressed_bytes.is_not(None),
     )
     query = (
         sa.select(Frame)

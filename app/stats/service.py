@@ -73,14 +73,31 @@ def _lifecycle(session: Session, settings: Settings) -> dict[str, dict[str, int 
 def quality_stats(*, session: Session, restorer: RestoreModel) -> QualityStats:
     """Restoration quality of the serving model on the audit sample, per camera."""
     cameras = repository.quality_by_camera(session, restorer.weights_sha256)
+    versus = repository.recompression_by_camera(session, restorer.weights_sha256)
     frames = sum(n for n, _, _ in cameras.values())
     edsr = sum(n * e for n, e, _ in cameras.values()) / frames if frames else 0.0
     bicubic = sum(n * b for n, _, b in cameras.values()) / frames if frames else 0.0
     return QualityStats(
         model=ModelRef(name=restorer.name, weights_sha256=restorer.weights_sha256),
-        totals=Quality.of(frames, edsr, bicubic),
+        totals=Quality.of(frames, edsr, bicubic, _pooled(list(versus.values()))),
         cameras=[
-            CameraQuality(camera_id=camera, **Quality.of(*values).model_dump())
+            CameraQuality(
+                camera_id=camera,
+                **Quality.of(*values, versus.get(camera, (0, None, None, 0))).model_dump(),
+            )
             for camera, values in sorted(cameras.items())
         ],
     )
+
+
+def _pooled(
+    cameras: list[repository.Recompression],
+) -> repository.Recompression:
+    """The cameras' comparisons with whole-frame WebP as one, weighted by frames compared."""
+    compared = sum(n for n, _, _, _ in cameras)
+    no_fit = sum(none_fit for _, _, _, none_fit in cameras)
+    if not compared:
+        return 0, None, None, no_fit
+    restored = sum(n * (r or 0.0) for n, r, _, _ in cameras) / compared
+    recompressed = sum(n * (w or 0.0) for n, _, w, _ in cameras) / compared
+    return compared, restored, recompressed, no_fit

@@ -82,6 +82,12 @@ def test_nothing_measured_reports_nulls(archive: Archive) -> None:
         "psnr_y_edsr": None,
         "psnr_y_bicubic": None,
         "gain_db": None,
+        "frames_compared": 0,
+        "psnr_y_restored_compared": None,
+        "psnr_y_recompressed": None,
+        "recompression_gain_db": None,
+        "frames_no_webp_fit": 0,
+        "beats_recompression": None,
     }
 
 

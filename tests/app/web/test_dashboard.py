@@ -98,6 +98,9 @@ def test_each_camera_row_matches_the_stats_endpoint(busy_archive: Archive) -> No
         assert f"{camera['savings_ratio'] * 100:.1f} %" in cells
         gain = quality[camera["camera_id"]]["gain_db"]
         assert f"{gain:+.2f} dB" in cells
+        versus = quality[camera["camera_id"]]["recompression_gain_db"]  # measured for real
+        verdict = "wins" if quality[camera["camera_id"]]["beats_recompression"] else "loses"
+        assert f"{versus:+.1f} dB, {verdict}" in cells
         assert "tiny-test" in cells  # the serving model
 
 
