@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         "--frames",
         type=int,
         default=None,
-        help="an even subsample of N frames (default 24 at 400, 6 at native; 0: all)",
+        help="an even subsample of N frames (default 12 at 400, 4 at native; 0: all)",
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", help="folder for the outputs (default runs/rd-DATA-HR)")
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     all_paths = find_images(args.data)
     if not all_paths:
         raise SystemExit(f"no images in {args.data}")
-    wanted = args.frames if args.frames is not None else (24 if args.hr == "400" else 6)
+    wanted = args.frames if args.frames is not None else (12 if args.hr == "400" else 4)
     paths = all_paths
     if wanted and wanted < len(all_paths):
         step = len(all_paths) / wanted
@@ -414,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{elapsed / 60:.1f} minutes. Command: "
         f"`python benchmarks/rate_distortion.py --data {args.data} --hr {args.hr}"
         + (f" --frames {args.frames}" if args.frames is not None else "")
+        + f" --threads {args.threads}"
         + (" --fast" if args.fast else "")
         + "`"
     )

@@ -20,6 +20,7 @@ DEGRADATION_VERSION = "v1"
 NAMED_PROFILES = {
     "evidence": "400:2:webp-lossless",
     "balanced": "400:2:webp-q90",
+    "compact": "400:2:avif-q50",
 }
 _CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3})|avif-q(\d{1,3}))$")
 

@@ -30,6 +30,8 @@ def test_every_shipped_model_is_described_by_the_card() -> None:
         ("native", "native:2:webp-lossless"),
         ("webp-q90", "400:2:webp-q90"),
         ("webp-q90", "balanced"),
+        ("avif-q50", "400:2:avif-q50"),
+        ("avif-q50", "compact"),
     ],
 )
 def test_each_profile_is_served_by_its_model(name: str, profile_text: str) -> None:
