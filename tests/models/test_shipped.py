@@ -90,4 +90,6 @@ def test_each_lossy_model_beats_bicubic_on_its_own_codec(shared_data: Path, tmp_
         if profile.lossless:
             continue
         _, totals = evaluate(Restorer.from_pretrained(model.name), tmp_path, profile)
-        assert totals["psnr_y"] > totals["psnr_y_bicubic"] + 1.0, model.name
+        # At least half the gain its card claims on all of cctv/val (one camera varies).
+        claimed = model.validation_gain["val"]
+        assert totals["psnr_y"] > totals["psnr_y_bicubic"] + claimed / 2, (model.name, totals)

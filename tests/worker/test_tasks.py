@@ -166,7 +166,7 @@ def test_the_restore_bundle_is_built_once_per_process(monkeypatch: pytest.Monkey
     def from_settings(settings: object) -> SimpleNamespace:
         built.append(settings)
         restorer = SimpleNamespace(
-            name="m", device="cpu", weights_sha256="0" * 64, degradation_id="d"
+            name="m", device="cpu", weights_sha256="0" * 64, degradation_id="d", engine="torch"
         )
         return SimpleNamespace(restorer=restorer)
 
