@@ -96,4 +96,3 @@ def test_daily_rows_are_limited_to_the_most_recent_days(archive: Archive) -> Non
 )
 def test_savings_ratio_formula(uploaded: int, stored: int, cache: int, ratio: float) -> None:
     assert savings_ratio(uploaded, stored, cache) == pytest.approx(ratio)
-
