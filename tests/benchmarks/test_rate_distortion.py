@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from PIL import Image
 
+from tests.benchmarks.scripts import load_script
 from tests.models.conftest import scene
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def rd() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "rate_distortion", ROOT / "benchmarks" / "rate_distortion.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rate_distortion"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("rate_distortion.py", "rate_distortion")
 
 
 def test_pareto_keeps_only_points_nothing_cheaper_beats(rd: ModuleType) -> None:

@@ -3,25 +3,16 @@ with the engine the server reports."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def api() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("api_bench", ROOT / "benchmarks/restore_api.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["api_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("restore_api.py", "api_bench")
 
 
 @pytest.mark.slow

@@ -3,8 +3,6 @@ archive's PSNR-Y (no change when the served path is torch too)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,19 +13,13 @@ from PIL import Image
 
 from models.edsr import EDSRConfig
 from models.restorer import Restorer
+from tests.benchmarks.scripts import load_script
 from tests.models.conftest import scene
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def cpu() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("cpu_bench", ROOT / "benchmarks/restore_cpu.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["cpu_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("restore_cpu.py", "cpu_bench")
 
 
 def tiny(**kwargs: object) -> Restorer:

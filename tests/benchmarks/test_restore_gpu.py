@@ -3,8 +3,6 @@ MAC count matches the convolutions counted by hand, and the script writes its ta
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,18 +13,12 @@ import torch
 from models.checkpoint import save_model
 from models.edsr import EDSR, EDSRConfig
 from models.metrics import psnr
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def gpu() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "benchmarks/restore_gpu.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("restore_gpu.py", "gpu_bench")
 
 
 def tiny() -> EDSR:

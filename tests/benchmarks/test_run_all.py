@@ -3,8 +3,6 @@ read (train/ for calibration, val/ for PSNR-Y), distinct frames in each."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,18 +11,12 @@ import pytest
 from PIL import Image
 
 from models.data import find_images
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def run_all() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_all_bench", ROOT / "benchmarks/run_all.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["run_all_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_all.py", "run_all_bench")
 
 
 def test_the_synthetic_set_has_distinct_400px_frames_to_calibrate_and_to_score(

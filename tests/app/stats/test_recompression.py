@@ -3,10 +3,7 @@ frame fits a budget, checked against a brute-force scan of every quality on real
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -21,21 +18,13 @@ from app.stats.recompression import (
 )
 from models import decode_image
 from tests.app.images import scene
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.benchmarks.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def rd() -> ModuleType:
     """benchmarks/rate_distortion.py, whose encode_full the archive's comparison must match."""
-    spec = importlib.util.spec_from_file_location(
-        "rate_distortion", ROOT / "benchmarks" / "rate_distortion.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rate_distortion"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("rate_distortion.py", "rate_distortion")
 
 
 def all_sizes(hr: np.ndarray) -> list[int]:
