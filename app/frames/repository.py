@@ -96,6 +96,23 @@ def page(
     return list(session.scalars(query))
 
 
+def selected_ids(
+    session: Session,
+    *,
+    frame_ids: list[str] | None,
+    camera_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[str]:
+    """The frames a request selects: its `frame_ids` (each once, in order), or up to `limit`
+    frame ids of `camera_id` in the capture-time range. Callers judge empty and too-large."""
+    if frame_ids is not None:
+        return list(dict.fromkeys(frame_ids))
+    assert camera_id is not None
+    return ids_in_range(session, camera_id=camera_id, start=start, end=end, limit=limit)
+
+
 def ids_in_range(
     session: Session, *, camera_id: str, start: datetime | None, end: datetime | None, limit: int
 ) -> list[str]:

@@ -118,19 +118,16 @@ def create_export(
     limit = context.settings.export_max_frames
     with unit_of_work(context.session_factory) as session:
         check_selection(session, request)
-        if request.frame_ids is not None:
-            frame_ids = list(dict.fromkeys(request.frame_ids))
-        else:
-            assert request.camera_id is not None
-            frame_ids = frames_repository.ids_in_range(
-                session,
-                camera_id=request.camera_id,
-                start=request.start,
-                end=request.end,
-                limit=limit + 1,
-            )
-            if not frame_ids:
-                raise ExportNotFound(f"camera {request.camera_id!r} has no frames in that range")
+        frame_ids = frames_repository.selected_ids(
+            session,
+            frame_ids=request.frame_ids,
+            camera_id=request.camera_id,
+            start=request.start,
+            end=request.end,
+            limit=limit + 1,
+        )
+        if not frame_ids:
+            raise ExportNotFound(f"camera {request.camera_id!r} has no frames in that range")
         if len(frame_ids) > limit:
             raise ExportTooLarge(
                 f"an export holds at most {limit} frames (CCTV_EXPORT_MAX_FRAMES); "

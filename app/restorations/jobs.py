@@ -74,19 +74,16 @@ def create_job(
     """Create and queue one job for a list of frames or a camera's time range; returns its id."""
     limit = context.settings.restore_job_max_frames
     with unit_of_work(context.session_factory) as session:
-        if request.frame_ids is not None:
-            frame_ids = list(dict.fromkeys(request.frame_ids))
-        else:
-            assert request.camera_id is not None
-            frame_ids = frames_repository.ids_in_range(
-                session,
-                camera_id=request.camera_id,
-                start=request.start,
-                end=request.end,
-                limit=limit + 1,
-            )
-            if not frame_ids:
-                raise InvalidInput(f"camera {request.camera_id!r} has no frames in that range")
+        frame_ids = frames_repository.selected_ids(
+            session,
+            frame_ids=request.frame_ids,
+            camera_id=request.camera_id,
+            start=request.start,
+            end=request.end,
+            limit=limit + 1,
+        )
+        if not frame_ids:
+            raise InvalidInput(f"camera {request.camera_id!r} has no frames in that range")
         if len(frame_ids) > limit:
             raise InvalidInput(f"a job restores at most {limit} frames; narrow the selection")
         frames = frames_repository.by_ids(session, frame_ids)
