@@ -156,3 +156,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return instant.astimezone(UTC), frame_id
     except (binascii.Error, ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput("invalid cursor: pass next_cursor from the previous page") from exc
+
+
+def check_selection(
+    frame_ids: list[str] | None,
+    camera_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> None:
+    """A request selects either `frame_ids`, or a `camera_id` with an optional `from`/`to`
+    range (restore jobs, holds, exports); ValueError says what is wrong."""
+    if (frame_ids is None) == (camera_id is None):
+        raise ValueError("give either frame_ids, or camera_id with an optional from/to range")
+    if frame_ids is not None and (start or end):
+        raise ValueError("from/to select frames of a camera_id; not with frame_ids")
+    if start and end and end <= start:
+        raise ValueError("'to' must be after 'from'")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.frames.schemas import CameraId, Instant
+from app.frames.schemas import CameraId, Instant, check_selection
 from app.lifecycle.models import CameraPolicy, EvidenceExport, LegalHold
 from app.lifecycle.policy import Policy
 
@@ -141,12 +141,7 @@ class Selection(BaseModel):
 
     @model_validator(mode="after")
     def _one_selection(self) -> Any:
-        if (self.frame_ids is None) == (self.camera_id is None):
-            raise ValueError("give either frame_ids, or camera_id with an optional from/to range")
-        if self.frame_ids is not None and (self.start or self.end):
-            raise ValueError("from/to select frames of a camera_id; not with frame_ids")
-        if self.start and self.end and self.end <= self.start:
-            raise ValueError("'to' must be after 'from'")
+        check_selection(self.frame_ids, self.camera_id, self.start, self.end)
         if self.frame_ids is not None and any(len(f) > 64 for f in self.frame_ids):
             raise ValueError("frame ids are at most 64 characters")
         return self
