@@ -36,9 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from server import serve  # benchmarks/server.py, beside this script
 
 from app.frames.images import decode_upload
-from models.degradation import Profile
+from models.data import find_images
+from models.degradation import DEFAULT_LOSSLESS_LEVEL, LOSSLESS_LEVELS, Profile
 from models.registry import NoModelForProfile, model_for_profile
 
+LOSSLESS = Profile.parse("400:2:webp-lossless")
 PROFILES = ["400:2:webp-lossless", "400:2:webp-q90", "400:2:avif-q50", "native:2:webp-lossless"]
 FORMATS = ("jpeg", "png", "webp", "bmp", "avif")
 
@@ -74,6 +76,33 @@ def floor_one(data: bytes, profile_text: str) -> dict[str, float]:
     hashlib.sha256(stored).hexdigest()
     t5 = time.perf_counter()
     return {"hash": t1 - t0 + t5 - t4, "decode": t2 - t1, "resize": t3 - t2, "encode": t4 - t3}
+
+
+def draft_decode_ms(frames: list[bytes]) -> float:
+    """Mean ms to decode a JPEG at half size with Pillow's `draft` (libjpeg DCT scaling): the
+    headroom a degradation version defined on it would have. Not what v1 stores (other pixels)."""
+    started = time.perf_counter()
+    for data in frames:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (image.width // 2, image.height // 2))
+            image.convert("RGB")
+    return (time.perf_counter() - started) / len(frames) * 1e3
+
+
+def level_table(lr_frames: list[Image.Image], levels: list[int]) -> list[tuple[int, float, float]]:
+    """(level, ms per frame, kB per frame) of the WebP lossless encoder at each level; asserts
+    each level decodes to the very pixels it was given."""
+    rows = []
+    for level in levels:
+        started = time.perf_counter()
+        encoded = [LOSSLESS.encode(lr, lossless_level=level) for lr in lr_frames]
+        elapsed = (time.perf_counter() - started) / len(lr_frames) * 1e3
+        for lr, data in zip(lr_frames, encoded, strict=True):
+            with Image.open(io.BytesIO(data)) as back:
+                if not np.array_equal(np.asarray(back.convert("RGB")), np.asarray(lr)):
+                    raise AssertionError(f"lossless level {level} changed the pixels")
+        rows.append((level, elapsed, statistics.mean(map(len, encoded)) / 1e3))
+    return rows
 
 
 def _floor_batch(args: tuple[list[bytes], str]) -> int:
@@ -122,6 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=48, help="uploads per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--processes", type=int, default=2, help="floor processes (cores)")
+    parser.add_argument(
+        "--levels",
+        type=int,
+        nargs="*",
+        default=[0, 1, 2, 3, 6],
+        help="WebP lossless levels to compare (0-9; 9 takes seconds per frame)",
+    )
+    parser.add_argument(
+        "--level-data",
+        help="HR image folder for the level table, e.g. ../shared/data/cctv/val "
+        "(default: the synthetic uploads); 24 images spread over it",
+    )
     args = parser.parse_args(argv)
 
     frames_by_round = make_frames(args.frames * (len(args.clients) + 1))
@@ -160,13 +201,20 @@ def main(argv: list[str] | None = None) -> int:
             }
         rate_rows.append((profile, 1e3 / total, parallel, rates))
 
-    print("Where one frame's time goes, in-process, one thread (ms per frame):\n")
-    print("| profile | decode | canonicalise + downsample | encode | hash | total |")
-    print("|---|---|---|---|---|---|")
+    draft = draft_decode_ms(frames_by_round[: args.frames])
+    print(
+        "Where one frame's time goes, in-process, one thread (ms per frame; WebP lossless at "
+        f"level {DEFAULT_LOSSLESS_LEVEL}, the default):\n"
+    )
+    print(
+        "| profile | decode | canonicalise + downsample | encode | hash | total "
+        "| decode at 1/2 (JPEG draft, not v1) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for profile, stages, total in stage_rows:
         print(
             f"| {profile} | {stages['decode']:.1f} | {stages['resize']:.1f} "
-            f"| {stages['encode']:.1f} | {stages['hash']:.1f} | {total:.1f} |"
+            f"| {stages['encode']:.1f} | {stages['hash']:.1f} | {total:.1f} | {draft:.1f} |"
         )
     clients_head = " | ".join(f"HTTP, {c} clients" for c in args.clients)
     print(f"\nFrames/s (HTTP as a share of the {args.processes}-process floor):\n")
@@ -178,7 +226,34 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cells = " | ".join(f"{r:.1f} ({r / parallel:.0%})" for r in rates.values())
         print(f"| {profile} | {single:.1f} | {parallel:.1f} | {cells} |")
+    if args.levels:
+        print_levels(args.levels, args.level_data, frames_by_round[: args.frames])
     return 0
+
+
+def print_levels(levels: list[int], folder: str | None, uploads: list[bytes]) -> None:
+    if folder:
+        paths = find_images(folder)
+        paths = paths[:: max(1, len(paths) // 24)][:24]
+        source = f"{len(paths)} images of {folder}"
+        images = [Image.open(path) for path in paths]
+    else:
+        source = f"{len(uploads)} synthetic uploads"
+        images = [Image.open(io.BytesIO(data)) for data in uploads]
+    lr_frames = [LOSSLESS.downsample(LOSSLESS.canonicalise(image)) for image in images]
+    rows = level_table(lr_frames, levels)
+    base = next((kb for level, _, kb in rows if level == 6), None)
+    print(
+        f"\nWebP lossless level (CCTV_LOSSLESS_LEVEL, `cwebp -z`), {source} at 400:2 "
+        "(200x200 stored); every level decodes to the same pixels (checked):\n"
+    )
+    print("| level | method, quality | encode (ms/frame) | stored (kB/frame) | bytes vs level 6 |")
+    print("|---|---|---|---|---|")
+    for level, ms, kb in rows:
+        versus = f"{kb / base - 1:+.1%}" if base else "—"
+        mark = " (default)" if level == DEFAULT_LOSSLESS_LEVEL else ""
+        method, quality = LOSSLESS_LEVELS[level]
+        print(f"| {level}{mark} | {method}, {quality} | {ms:.1f} | {kb:.2f} | {versus} |")
 
 
 if __name__ == "__main__":

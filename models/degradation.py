@@ -15,6 +15,22 @@ import numpy as np
 from PIL import Image
 
 DEGRADATION_VERSION = "v1"
+# WebP lossless effort levels as `cwebp -z` defines them: level -> (method, quality). Lossless,
+# so every level decodes to the same pixels. Level 1 is ~9x faster than level 6 for ~6% more
+# bytes on `cctv/val` (docs/storage.md, "Lossless encoder level"; benchmarks/ingest.py).
+LOSSLESS_LEVELS: dict[int, tuple[int, int]] = {
+    0: (0, 0),
+    1: (1, 20),
+    2: (2, 25),
+    3: (3, 30),
+    4: (3, 50),
+    5: (4, 50),
+    6: (4, 75),
+    7: (4, 90),
+    8: (5, 90),
+    9: (6, 100),
+}
+DEFAULT_LOSSLESS_LEVEL = 1
 # The operators' choices, by the rule in docs/storage.md (measured there): `evidence` keeps the
 # downsampled pixels exactly; `balanced` and `compact` are lossy, each with its own model.
 NAMED_PROFILES = {
@@ -112,15 +128,19 @@ class Profile:
             raise ValueError(f"HR size {w}x{h} is not a multiple of scale {self.scale}")
         return hr.resize((w // self.scale, h // self.scale), Image.Resampling.BICUBIC)
 
-    def encode(self, lr: Image.Image) -> bytes:
+    def encode(self, lr: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL) -> bytes:
+        """The stored bytes of an LR frame. `lossless_level` (0-9, `cwebp -z`) is the WebP
+        lossless encoder's effort: it changes the size and the time, never the pixels."""
+        if lossless_level not in LOSSLESS_LEVELS:
+            raise ValueError(f"lossless level must be 0..9, got {lossless_level}")
         out = io.BytesIO()
         kind, _, quality = self.codec.partition("-")
         if kind == "png":
             lr.save(out, format="PNG", optimize=False, compress_level=9)
         elif quality == "lossless":
-            # Effort 4/80: the same pixels as the maximum effort (6/100), 1% larger at most, and
-            # ~30x faster (0.04 s against 2.5 s for a 200x200 frame on one core).
-            lr.save(out, format="WEBP", lossless=True, quality=80, method=4, exact=True)
+            # Every level stores the same pixels; a level trades encoder time for bytes only.
+            method, effort = LOSSLESS_LEVELS[lossless_level]
+            lr.save(out, format="WEBP", lossless=True, quality=effort, method=method, exact=True)
         elif kind == "webp":
             lr.save(out, format="WEBP", quality=int(quality[1:]), method=4)
         elif kind == "avif":
@@ -130,10 +150,12 @@ class Profile:
             lr.save(out, format="JPEG", quality=int(quality[1:]), subsampling=0, optimize=True)
         return out.getvalue()
 
-    def store(self, image: Image.Image) -> StoredFrame:
+    def store(
+        self, image: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL
+    ) -> StoredFrame:
         """The whole ingest path: canonicalise, downsample, encode."""
         lr = self.downsample(self.canonicalise(image))
-        return StoredFrame(self.encode(lr), *lr.size)
+        return StoredFrame(self.encode(lr, lossless_level=lossless_level), *lr.size)
 
     def degrade(self, hr: Image.Image) -> np.ndarray:
         """The LR pixels the archive would store for this canonical HR image (HxWx3 uint8)."""

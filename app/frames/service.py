@@ -102,7 +102,7 @@ def _ingest_new(
         upload.data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
     )
     image = decoded.image  # upright 8-bit RGB: what a person saw
-    stored = profile.store(image)
+    stored = profile.store(image, lossless_level=settings.lossless_level)
     frame_id = new_id()
     sampled = settings.audit_sample_rate > 0 and in_audit_sample(sha256, settings.audit_sample_rate)
     reference = encode_png(profile.canonicalise(image)) if sampled else None

@@ -5,7 +5,13 @@ import pytest
 from PIL import Image
 
 from models.data import make_pair
-from models.degradation import Profile, bicubic_upscale, decode_image
+from models.degradation import (
+    DEFAULT_LOSSLESS_LEVEL,
+    LOSSLESS_LEVELS,
+    Profile,
+    bicubic_upscale,
+    decode_image,
+)
 from tests.models.conftest import scene
 
 CODECS = ["png", "webp-lossless", "webp-q90", "jpeg-q75", "avif-q50"]
@@ -125,3 +131,24 @@ def test_named_profiles_are_aliases_of_measured_choices() -> None:
         assert Profile.parse(name) == Profile.parse(text)
     with pytest.raises(ValueError, match="nor a named profile \\(evidence"):
         Profile.parse("cheap")
+
+
+def test_every_lossless_level_keeps_the_pixels_and_trades_bytes() -> None:
+    lr = Profile().downsample(Profile().canonicalise(Image.fromarray(scene(seed=5))))
+    sizes = {}
+    for level in LOSSLESS_LEVELS:
+        if level == 9:
+            continue  # seconds per frame; same code path as 8 with other numbers
+        data = Profile().encode(lr, lossless_level=level)
+        np.testing.assert_array_equal(decode_image(data), np.asarray(lr))
+        sizes[level] = len(data)
+    assert sizes[8] < sizes[0]  # more effort, fewer bytes
+    assert Profile().encode(lr) == Profile().encode(lr, lossless_level=DEFAULT_LOSSLESS_LEVEL)
+    with pytest.raises(ValueError, match=r"0\.\.9"):
+        Profile().encode(lr, lossless_level=10)
+
+
+def test_the_service_default_level_is_the_models_default() -> None:
+    from app.config import Settings
+
+    assert Settings(_env_file=None).lossless_level == DEFAULT_LOSSLESS_LEVEL

@@ -72,3 +72,32 @@ def test_a_named_profile_is_served_as_the_profile_it_names(archive_factory, sett
     frame = archive.upload().json()
     assert frame["stored"]["codec"] == "webp-lossless"
     assert frame["stored"]["media_type"] == "image/webp"
+
+
+def test_the_lossless_level_changes_stored_bytes_never_pixels(
+    archive_factory, settings_with
+) -> None:
+    """CCTV_LOSSLESS_LEVEL reaches the stored frame: a faster level stores other (larger) bytes
+    of the very same pixels, which the frame's recorded size and hash describe."""
+    upload = image_bytes("JPEG", width=640, height=480)
+    frames = {}
+    for level in (0, 6):
+        archive = archive_factory(
+            settings_with(profile="400:2:webp-lossless", lossless_level=level)
+        )
+        frame = archive.upload(upload).json()
+        stored = archive.get(f"/v1/frames/{frame['id']}/stored")
+        assert (
+            stored.content
+            == Profile()
+            .store(
+                decode_upload(upload, allowed=("jpeg",), max_pixels=10**6).image,
+                lossless_level=level,
+            )
+            .data
+        )
+        assert frame["stored"]["bytes"] == len(stored.content)
+        frames[level] = stored.content
+    assert frames[0] != frames[6]
+    assert len(frames[0]) > len(frames[6])
+    np.testing.assert_array_equal(decode_image(frames[0]), decode_image(frames[6]))
