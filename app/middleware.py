@@ -13,6 +13,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth.schemas import Principal
 from app.auth.service import authenticate
 from app.db import SessionFactory, unit_of_work
 from app.error_handlers import log_database_outage
@@ -73,14 +74,18 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
 
-def _check_key(session_factory: SessionFactory, presented: str | None) -> None:
+def _check_key(session_factory: SessionFactory, presented: str | None) -> Principal:
     with unit_of_work(session_factory) as session:
-        authenticate(presented, session=session)
+        return authenticate(presented, session=session)
+
+
+AUTHENTICATED = "authenticated_key"  # request state: (the key presented, its Principal)
 
 
 class KeyBeforeBodyMiddleware:
     """A request with a body to an API route must present a valid key before a byte of its body
-    is read (401 at once); the routes still check the key's scope."""
+    is read (401 at once); the routes still check the key's scope. The caller found here is
+    kept in the request's state, so the route's `CurrentKey` does not look it up again."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,12 +101,13 @@ class KeyBeforeBodyMiddleware:
         runtime = scope["app"].state.runtime
         presented = Headers(scope=scope).get("x-api-key")
         try:
-            await run_sync(_check_key, runtime.session_factory, presented)
+            principal = await run_sync(_check_key, runtime.session_factory, presented)
         except ArchiveError as exc:
             error = exc
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
             error = log_database_outage(scope["method"], scope["path"], exc)
         else:
+            scope.setdefault("state", {})[AUTHENTICATED] = (presented, principal)
             await self.app(scope, receive, send)
             return
         # The body stays unread: the connection closes after the answer.
