@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -14,14 +16,20 @@ from app.auth.service import record_read
 from app.db import unit_of_work
 from app.deps import QueueDep, ReadKey, RestoreDep, SessionDep
 from app.restorations import jobs, on_demand
+from app.restorations.cache import Restored
 from app.restorations.context import RestoreContext
 from app.restorations.provenance import Method, OutputFormat
+from app.restorations.queue import NotifyingQueue, RestoreQueue
 from app.restorations.schemas import RestoreJobCreate, RestoreJobRead
 
 router = APIRouter(tags=["restorations"])
 
-# How often a waiting request looks for its result: soon at first, then less often.
+# How often a waiting request looks for its result when its queue cannot tell it the job ended
+# (Celery: the job runs in another process): soon at first, then less often.
 POLL_FIRST_S, POLL_MAX_S = 0.05, 0.5
+# How often it looks anyway while the in-process pool will tell it: a job of many frames may
+# restore this one long before the whole job ends.
+WATCHED_POLL_S = 1.0
 
 
 @router.get(
@@ -57,15 +65,9 @@ async def get_restored_frame(
         context=restore,
         queue=queue,
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + (restore.settings.restore_wait_s if wait is None else wait)
-    pause = POLL_FIRST_S
-    while isinstance(outcome, on_demand.Pending) and loop.time() < deadline:
-        await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
-        pause = min(pause * 1.5, POLL_MAX_S)
-        outcome = await run_in_threadpool(
-            on_demand.poll_restoration, frame_id, outcome.job_id, method, format, restore
-        )
+    if isinstance(outcome, on_demand.Pending):
+        wait_s = restore.settings.restore_wait_s if wait is None else wait
+        outcome = await _wait_for_result(outcome, frame_id, method, format, restore, queue, wait_s)
     if isinstance(outcome, on_demand.Pending):
         job = await run_in_threadpool(_job_view, outcome.job_id, restore)
         return JSONResponse(
@@ -85,6 +87,49 @@ async def get_restored_frame(
             ),
         },
     )
+
+
+async def _wait_for_result(
+    outcome: on_demand.Pending,
+    frame_id: str,
+    method: Method,
+    fmt: OutputFormat,
+    restore: RestoreContext,
+    queue: RestoreQueue,
+    wait_s: float,
+) -> Restored | on_demand.Pending:
+    """Wait up to `wait_s` for job `outcome.job_id` to make the restoration, then read it as
+    `poll_restoration` does (RestoreFailed if the job could not). The in-process pool wakes
+    the request the moment the job ends; other queues are polled, soon at first, then less
+    often. No database connection is held while waiting."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    pause = POLL_FIRST_S
+    look_now = isinstance(queue, NotifyingQueue)  # a job not in the pool's hands has ended
+    while isinstance(outcome, on_demand.Pending) and loop.time() < deadline:
+        ended = asyncio.Event()
+        cancel = None
+        if isinstance(queue, NotifyingQueue):
+            notify = functools.partial(loop.call_soon_threadsafe, ended.set)
+            cancel = queue.watch(outcome.job_id, notify)
+        remaining = max(0.0, deadline - loop.time())
+        try:
+            if cancel is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), min(WATCHED_POLL_S, remaining))
+                look_now = True
+            elif look_now:
+                look_now = False
+            else:
+                await asyncio.sleep(min(pause, remaining))
+                pause = min(pause * 1.5, POLL_MAX_S)
+        finally:
+            if cancel is not None:
+                cancel()
+        outcome = await run_in_threadpool(
+            on_demand.poll_restoration, frame_id, outcome.job_id, method, fmt, restore
+        )
+    return outcome
 
 
 def _job_view(job_id: str, restore: RestoreContext) -> RestoreJobRead:

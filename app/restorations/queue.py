@@ -10,7 +10,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from app.errors import QueueUnavailable
 from app.observability.logs import current_request_id, request_context
@@ -39,6 +39,17 @@ class RestoreQueue(Protocol):
         """Stop taking jobs; what is still waiting stays recorded and is resumed later."""
 
 
+@runtime_checkable
+class NotifyingQueue(Protocol):
+    """A queue that can tell a waiting request the moment a job ends (the in-process pool);
+    a queue whose jobs run in other processes (Celery) cannot, and its waiters poll."""
+
+    def watch(self, job_id: str, notify: Callable[[], None]) -> Callable[[], None] | None:
+        """Call `notify()` once, from the worker thread, when job `job_id` ends (done or
+        failed, its outcome recorded). Returns the function that cancels the watch, or None
+        when the job is not in this queue's hands (it may have ended already): look now."""
+
+
 class InProcessQueue:
     """A bounded queue drained by a few threads in this process.
 
@@ -62,6 +73,7 @@ class InProcessQueue:
         self._jobs: queue.Queue[str | None] = queue.Queue(maxsize=max_pending)
         self._owned: set[str] = set()  # waiting or running here
         self._request_ids: dict[str, str | None] = {}  # the request that submitted each job
+        self._watchers: dict[str, list[Callable[[], None]]] = {}  # told when each job ends
         self._owned_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._work, name=f"restore-{i}", daemon=True)
@@ -105,6 +117,22 @@ class InProcessQueue:
         with self._owned_lock:
             return job_id in self._owned
 
+    def watch(self, job_id: str, notify: Callable[[], None]) -> Callable[[], None] | None:
+        with self._owned_lock:
+            if job_id not in self._owned:
+                return None
+            self._watchers.setdefault(job_id, []).append(notify)
+
+        def cancel() -> None:
+            with self._owned_lock:
+                watchers = self._watchers.get(job_id, [])
+                if notify in watchers:
+                    watchers.remove(notify)
+                if not watchers:
+                    self._watchers.pop(job_id, None)
+
+        return cancel
+
     def submit(self, job_id: str) -> None:
         try:
             with self._owned_lock:
@@ -141,6 +169,16 @@ class InProcessQueue:
             finally:
                 with self._owned_lock:
                     self._owned.discard(job_id)
+                    watchers = self._watchers.pop(job_id, [])
+                self._notify(job_id, watchers)
+
+    @staticmethod
+    def _notify(job_id: str, watchers: list[Callable[[], None]]) -> None:
+        for notify in watchers:
+            try:
+                notify()
+            except Exception:  # a waiter gone away (its event loop closed) must not stop us
+                logger.exception("could not tell a waiting request that job %s ended", job_id)
 
     def _failed(self, job_id: str, exc: Exception) -> None:
         logger.exception("restore job %s failed", job_id, exc_info=exc)

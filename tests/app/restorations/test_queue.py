@@ -140,3 +140,81 @@ def test_resume_queues_unfinished_jobs_up_to_the_bound() -> None:
     )
     assert pool.resume() == 2  # "c" waits for the next start (the pool is not running yet)
     assert pool.pending == 2
+
+
+def test_a_watcher_is_told_once_when_its_job_ends_done_or_failed() -> None:
+    release = threading.Event()
+    events: list[str] = []
+
+    def run(job_id: str) -> None:
+        release.wait(10)
+        events.append(f"ran {job_id}")
+        if job_id == "bad":
+            raise ValueError("broken frame")
+
+    pool = InProcessQueue(
+        run,
+        workers=1,
+        max_pending=4,
+        on_error=lambda job_id, exc: events.append(f"recorded {job_id} failed"),
+    )
+    pool.start()
+    try:
+        pool.submit("good")
+        pool.submit("bad")
+        assert pool.watch("good", lambda: events.append("told good")) is not None
+        assert pool.watch("bad", lambda: events.append("told bad")) is not None
+        release.set()
+        wait_for(lambda: "told bad" in events)
+        # Told after the job's outcome is recorded (a failure too), and only once.
+        assert events == ["ran good", "told good", "ran bad", "recorded bad failed", "told bad"]
+    finally:
+        release.set()
+        pool.stop()
+
+
+def test_only_a_job_in_hand_can_be_watched_and_a_cancelled_watch_is_not_told() -> None:
+    release = threading.Event()
+    told: list[str] = []
+    pool = InProcessQueue(lambda job_id: release.wait(10), workers=1, max_pending=2)
+    pool.start()
+    try:
+        assert pool.watch("never-submitted", lambda: told.append("never")) is None
+        pool.submit("a")
+        cancel = pool.watch("a", lambda: told.append("cancelled"))
+        assert cancel is not None
+        pool.watch("a", lambda: told.append("kept"))
+        cancel()
+        release.set()
+        wait_for(lambda: not pool.owns("a"))
+        wait_for(lambda: told == ["kept"])
+        assert pool.watch("a", lambda: told.append("late")) is None  # ended: look now
+    finally:
+        release.set()
+        pool.stop()
+
+
+def test_a_failing_watcher_does_not_stop_the_pool() -> None:
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("event loop is closed")
+
+    release = threading.Event()
+
+    def run(job_id: str) -> None:
+        release.wait(10)
+        ran.append(job_id)
+
+    pool = InProcessQueue(run, workers=1, max_pending=2)
+    pool.start()
+    try:
+        pool.submit("a")
+        pool.watch("a", broken)
+        pool.submit("b")
+        release.set()
+        wait_for(lambda: ran == ["a", "b"])
+        pool.check()
+    finally:
+        release.set()
+        pool.stop()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,9 +13,12 @@ import torch
 from PIL import Image
 from sqlalchemy import event
 
+from app.restorations import endpoints, on_demand
+from app.restorations.context import RestoreContext
 from app.restorations.provenance import EXIF_IMAGE_DESCRIPTION, EXIF_SOFTWARE
+from app.restorations.task import run_restore_job
 from models import decode_image
-from tests.app.conftest import Archive, GatedRestorer, wait_for_job
+from tests.app.conftest import Archive, GatedRestorer, wait_for, wait_for_job
 from tests.app.images import decode, image_bytes
 
 
@@ -182,8 +187,6 @@ def test_slow_restoration_answers_202_with_the_job_then_200(
 def test_request_that_waits_gets_the_restoration_when_it_is_ready(
     gated_archive: Archive, gated: GatedRestorer
 ) -> None:
-    import threading
-
     frame_id = gated_archive.frame_id()
     threading.Timer(0.3, gated.gate.set).start()
     response = gated_archive.get(f"/v1/frames/{frame_id}/restored", params={"wait": 20})
@@ -272,3 +275,132 @@ def test_restored_image_decodes_as_a_plain_image(archive: Archive) -> None:
     frame_id = archive.frame_id()
     data = archive.get(f"/v1/frames/{frame_id}/restored", params={"format": "jpeg"}).content
     assert Image.open(io.BytesIO(data)).format == "JPEG"
+
+
+# -- waiting for a restoration made now ------------------------------------------------------
+
+
+class CountingPolls:
+    """Counts on_demand.poll_restoration calls, and those made after `after` was set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, after: threading.Event) -> None:
+        self.calls = 0
+        self.after_event = 0
+        self._after = after
+        self._poll = on_demand.poll_restoration
+        monkeypatch.setattr(on_demand, "poll_restoration", self)
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        self.after_event += self._after.is_set()
+        return self._poll(*args)
+
+
+@pytest.fixture
+def no_timed_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Polls an hour apart: a waiting request that returns early was woken by the pool."""
+    monkeypatch.setattr(endpoints, "WATCHED_POLL_S", 3600.0)
+    monkeypatch.setattr(endpoints, "POLL_FIRST_S", 3600.0)
+    monkeypatch.setattr(endpoints, "POLL_MAX_S", 3600.0)
+
+
+def test_a_waiting_request_is_woken_by_the_pool_when_its_job_ends(
+    gated_archive: Archive, gated: GatedRestorer, monkeypatch: pytest.MonkeyPatch, no_timed_polls
+) -> None:
+    frame_id = gated_archive.frame_id()
+    polls = CountingPolls(monkeypatch, after=gated.gate)
+    threading.Timer(0.3, gated.gate.set).start()
+
+    started = time.monotonic()
+    response = gated_archive.get(f"/v1/frames/{frame_id}/restored", params={"wait": 60})
+
+    assert response.status_code == 200
+    assert response.headers["x-ai-generated"] == "true"
+    # One look once the job ended, none on a timer: the wait did not run out.
+    assert polls.after_event <= 2 and polls.calls <= 2
+    assert time.monotonic() - started < 30
+
+
+def test_a_failed_job_wakes_the_waiting_request_with_its_error(
+    archive_factory, settings, tiny_restorer, monkeypatch: pytest.MonkeyPatch, no_timed_polls
+) -> None:
+    class Exploding(GatedRestorer):
+        def restore(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+            super().restore(frames)
+            raise RuntimeError("the model ran out of memory")
+
+    exploding = Exploding(tiny_restorer)
+    archive = archive_factory(settings, restorer=exploding)
+    frame_id = archive.frame_id()
+    polls = CountingPolls(monkeypatch, after=exploding.gate)
+    threading.Timer(0.3, exploding.gate.set).start()
+
+    started = time.monotonic()
+    response = archive.get(f"/v1/frames/{frame_id}/restored", params={"wait": 60})
+
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["code"] == "restore_failed"
+    assert "the model ran out of memory" in error["message"]
+    assert polls.calls <= 2
+    assert time.monotonic() - started < 30
+
+
+def test_a_request_woken_by_nothing_still_answers_202_at_its_deadline(
+    gated_archive: Archive, gated: GatedRestorer, no_timed_polls
+) -> None:
+    frame_id = gated_archive.frame_id()
+    started = time.monotonic()
+    response = gated_archive.get(f"/v1/frames/{frame_id}/restored", params={"wait": 0.5})
+    waited = time.monotonic() - started
+    assert response.status_code == 202
+    assert 0.5 <= waited < 30  # the deadline, not the hour between polls
+
+
+class ElsewhereQueue:
+    """A queue whose jobs run somewhere the server cannot watch (as with Celery workers): the
+    test runs each job itself, in another thread."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def submit(self, job_id: str) -> None:
+        self.jobs.append(job_id)
+
+    def check(self) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def owns(self, job_id: str) -> bool | None:
+        return None
+
+    def resume(self) -> int:
+        return 0
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_queue_that_cannot_tell_is_polled_until_the_restoration_is_there(
+    archive_factory, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queue = ElsewhereQueue()
+    archive = archive_factory(settings, queue=queue)
+    frame_id = archive.frame_id()
+    runtime = archive.runtime
+    context = RestoreContext(runtime.session_factory, runtime.store, runtime.restorer, settings)
+    done = threading.Event()
+    polls = CountingPolls(monkeypatch, after=done)
+
+    def worker() -> None:
+        wait_for(lambda: len(queue.jobs) == 1)
+        run_restore_job(queue.jobs[0], context)
+        done.set()
+
+    threading.Thread(target=worker, daemon=True).start()
+    response = archive.get(f"/v1/frames/{frame_id}/restored", params={"wait": 20})
+
+    assert response.status_code == 200
+    assert polls.calls >= 1 and polls.after_event >= 1
