@@ -24,7 +24,13 @@ from app.frames.models import Frame
 from app.restorations import repository
 from app.restorations.model import RestoreModel
 from app.restorations.models import CachedRestoration
-from app.restorations.provenance import Method, OutputFormat, Provenance, encode_restored
+from app.restorations.provenance import (
+    UNKNOWN_ENGINE,
+    Method,
+    OutputFormat,
+    Provenance,
+    encode_restored,
+)
 from app.storage import BlobStore
 from models import bicubic_upscale, decode_image
 
@@ -44,6 +50,7 @@ class Written:
 
     key: str
     data: bytes
+    engine: str  # what made the pixels, as embedded in `data` ("" for bicubic)
 
 
 # -- identity and provenance ----------------------------------------------------------------
@@ -56,8 +63,20 @@ def identity(method: Method, restorer: RestoreModel) -> tuple[str, str]:
     return restorer.name, restorer.weights_sha256
 
 
-def provenance_of(frame: Frame, method: Method, restorer: RestoreModel) -> Provenance:
+def provenance_of(
+    frame: Frame,
+    method: Method,
+    restorer: RestoreModel,
+    *,
+    made_by: CachedRestoration | None = None,
+) -> Provenance:
+    """The provenance of `frame` restored by `method` with `restorer`: of pixels made now, or,
+    with `made_by`, of the cached entry's pixels (its recorded model name and engine: the engine
+    running now need not be the one that made them)."""
     model_name, weights = identity(method, restorer)
+    engine = getattr(restorer, "engine", "torch") if method is Method.edsr else ""
+    if made_by is not None:
+        model_name, engine = made_by.model_name, recorded_engine(made_by, method)
     return Provenance(
         frame_id=frame.id,
         source_sha256=frame.original_sha256,
@@ -67,8 +86,16 @@ def provenance_of(frame: Frame, method: Method, restorer: RestoreModel) -> Prove
         model_name=model_name,
         weights_sha256=weights,
         model_degradation_id=restorer.degradation_id if method is Method.edsr else "",
-        engine=getattr(restorer, "engine", "torch") if method is Method.edsr else "",
+        engine=engine,
     )
+
+
+def recorded_engine(entry: CachedRestoration, method: Method) -> str:
+    """The engine that made a cached entry's pixels: "" for bicubic, UNKNOWN_ENGINE for an
+    entry cached before the engine was recorded."""
+    if method is Method.bicubic:
+        return ""
+    return entry.engine or UNKNOWN_ENGINE
 
 
 def restored_key(frame_id: str, fmt: OutputFormat) -> str:
@@ -104,7 +131,7 @@ def cached(
         logger.warning("cache entry %s has no blob %s; dropping it", entry.id, entry.blob_key)
         _drop_entries(session, store, [entry])
         return None
-    return Restored(data, entry.media_type, provenance_of(frame, method, restorer))
+    return Restored(data, entry.media_type, provenance_of(frame, method, restorer, made_by=entry))
 
 
 def expiry(now: datetime, settings: Settings) -> datetime:
@@ -172,10 +199,11 @@ def write_restorations(
     written: dict[str, Written] = {}
     try:
         for fid, pixels in outputs.items():
-            data = encode_restored(pixels, fmt, provenance_of(frames[fid], method, restorer))
+            provenance = provenance_of(frames[fid], method, restorer)
+            data = encode_restored(pixels, fmt, provenance)
             key = restored_key(fid, fmt)
             store.put(key, data, content_type=fmt.media_type)
-            written[fid] = Written(key, data)
+            written[fid] = Written(key, data, provenance.engine)
     except BaseException:
         for entry in written.values():
             store.delete(entry.key)
@@ -212,6 +240,7 @@ def record_restorations(
                 "format": fmt.value,
                 "model_name": model_name,
                 "weights_sha256": weights,
+                "engine": entry.engine,
                 "blob_key": entry.key,
                 "media_type": fmt.media_type,
                 "bytes": len(entry.data),

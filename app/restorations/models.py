@@ -58,6 +58,9 @@ class CachedRestoration(Base):
     format: Mapped[str] = mapped_column(sa.String(8))
     model_name: Mapped[str] = mapped_column(sa.String(128))
     weights_sha256: Mapped[str] = mapped_column(sa.String(64))
+    # What ran the network that made these pixels ("" for bicubic); None for entries cached
+    # before migration 0009, whose engine was not recorded.
+    engine: Mapped[str | None] = mapped_column(sa.String(64))
     blob_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     media_type: Mapped[str] = mapped_column(sa.String(32))
     bytes: Mapped[int] = mapped_column(sa.BigInteger)

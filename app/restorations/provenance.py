@@ -14,6 +14,9 @@ from app import __version__
 
 EXIF_IMAGE_DESCRIPTION = 0x010E
 EXIF_SOFTWARE = 0x0131
+# The engine of a cached restoration made before the cache recorded engines (migration 0009):
+# which engine made its pixels is not known, and the one running now may not be it.
+UNKNOWN_ENGINE = "unknown"
 
 
 class Method(StrEnum):
@@ -45,7 +48,9 @@ class Provenance:
     model_name: str
     weights_sha256: str  # "" for bicubic
     model_degradation_id: str  # "" for bicubic
-    engine: str = ""  # what ran the network: torch, openvino-int8, ... ("" for bicubic)
+    # What ran the network that made the pixels: torch, openvino-int8, ... ("" for bicubic;
+    # UNKNOWN_ENGINE for a cached restoration whose engine was not recorded).
+    engine: str = ""
 
     @property
     def ai_generated(self) -> bool:

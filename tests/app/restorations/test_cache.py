@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 
+from app import migrate
 from app.restorations.cache import sweep_expired_cache
 from app.restorations.queue import Periodic
+from models import Restorer
 from tests.app.conftest import Archive, wait_for
-from tests.app.images import image_bytes
+from tests.app.images import decode, image_bytes
 
 
 def restored_blobs(archive: Archive) -> list[str]:
@@ -131,3 +135,67 @@ def test_cache_entry_whose_blob_vanished_is_restored_again(archive: Archive) -> 
     assert response.status_code == 200
     assert archive.count("restore_cache") == 1
     assert len(restored_blobs(archive)) == 1
+
+
+# -- which engine made a cached restoration ----------------------------------------------------
+
+
+class UnderEngine:
+    """The tiny model, served under another engine's name (as a server running that engine
+    names it in every restoration it makes)."""
+
+    def __init__(self, inner: Restorer, engine: str) -> None:
+        self.inner = inner
+        self.engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_cached_restoration_reports_the_engine_that_made_it(
+    archive_factory, settings, tiny_restorer
+) -> None:
+    before = archive_factory(settings, restorer=UnderEngine(tiny_restorer, "torch"))
+    frame_id = before.frame_id()
+    made = before.get(f"/v1/frames/{frame_id}/restored")
+    assert made.headers["x-restoration-engine"] == "torch"
+
+    # The same archive served later by a server running another engine on the same weights.
+    after = archive_factory(settings, restorer=UnderEngine(tiny_restorer, "openvino-int8"))
+    cached = after.get(f"/v1/frames/{frame_id}/restored")
+
+    assert cached.status_code == 200
+    assert cached.content == made.content and len(restored_blobs(after)) == 1  # from the cache
+    assert cached.headers["x-restoration-engine"] == "torch"
+    assert decode(cached.content).text["cctv:Restoration-Engine"] == "torch"  # type: ignore[attr-defined]
+    # What it restores now, it names with its own engine.
+    fresh = after.get(f"/v1/frames/{frame_id}/restored", params={"format": "webp"})
+    assert fresh.headers["x-restoration-engine"] == "openvino-int8"
+    with after.runtime.engine.connect() as connection:
+        engines = connection.execute(sa.text("SELECT format, engine FROM restore_cache")).all()
+    assert sorted(engines) == [("png", "torch"), ("webp", "openvino-int8")]
+
+
+def test_a_restoration_cached_before_engines_were_recorded_reports_unknown(
+    archive_factory, settings
+) -> None:
+    archive = archive_factory(settings)
+    frame_id = archive.frame_id()
+    for method in ("edsr", "bicubic"):
+        archive.get(f"/v1/frames/{frame_id}/restored", params={"method": method})
+    # The entries as a server before migration 0009 left them: the column is new, and empty.
+    archive.runtime.engine.dispose()
+    command.downgrade(migrate.alembic_config(settings.database_url), "0008")
+    migrate.upgrade(settings.database_url)
+    with archive.runtime.engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT engine FROM restore_cache")).all() == [
+            (None,),
+            (None,),
+        ]
+
+    edsr = archive.get(f"/v1/frames/{frame_id}/restored")
+    bicubic = archive.get(f"/v1/frames/{frame_id}/restored", params={"method": "bicubic"})
+
+    assert archive.count("restore_cache") == 2  # both still served from the cache
+    assert edsr.headers["x-restoration-engine"] == "unknown"  # not the engine running now
+    assert bicubic.headers["x-restoration-engine"] == "none"  # no network ran
