@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import os
 import statistics
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,7 +35,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server import serve  # benchmarks/server.py, beside this script
+from server import Server, serve  # benchmarks/server.py, beside this script
 
 from app.frames.images import decode_upload
 from models.data import find_images
@@ -122,13 +124,26 @@ def floor_parallel(frames: list[bytes], profile: str, processes: int) -> float:
         return done / (time.perf_counter() - started)
 
 
-def http_rate(base_url: str, key: str, frames: list[bytes], clients: int, tag: str) -> float:
-    """Frames/s of `clients` concurrent uploaders sending all `frames` (each 201 or fails)."""
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class HttpRun:
+    rate: float  # frames/s
+    server_cpu_ms: float  # server CPU per frame
+    client_cpu_ms: float  # this process's CPU per frame: the clients' share of the cores
+
+
+def http_rate(server: Server, frames: list[bytes], clients: int, tag: str) -> HttpRun:
+    """`clients` concurrent uploaders sending all `frames` (each 201 or fails)."""
 
     def upload(index: int) -> None:
         response = client.post(
             "/v1/frames",
-            headers={"X-API-Key": key},
+            headers={"X-API-Key": server.key},
             files={"file": ("frame.jpg", frames[index], "image/jpeg")},
             data={
                 "camera_id": f"bench-{tag}",
@@ -138,11 +153,17 @@ def http_rate(base_url: str, key: str, frames: list[bytes], clients: int, tag: s
         if response.status_code != 201:
             raise RuntimeError(f"upload answered {response.status_code}: {response.text[:200]}")
 
-    with httpx.Client(base_url=base_url, timeout=120) as client:
+    with httpx.Client(base_url=server.base_url, timeout=120) as client:
+        server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(upload, range(len(frames))))
-        return len(frames) / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        return HttpRun(
+            len(frames) / elapsed,
+            (process_cpu_s(server.pid) - server_cpu) / len(frames) * 1e3,
+            (time.process_time() - client_cpu) / len(frames) * 1e3,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,11 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp,
             serve(Path(tmp), {"CCTV_PROFILE": profile}) as server,
         ):
-            http_rate(server.base_url, server.key, warm, 1, "warm")
+            http_rate(server, warm, 1, "warm")
             rates = {
                 clients: http_rate(
-                    server.base_url,
-                    server.key,
+                    server,
                     rounds[i * args.frames : (i + 1) * args.frames],
                     clients,
                     f"c{clients}",
@@ -224,8 +244,22 @@ def main(argv: list[str] | None = None) -> int:
         if rates is None:
             cells = " | ".join("no model shipped for it" for _ in args.clients)
         else:
-            cells = " | ".join(f"{r:.1f} ({r / parallel:.0%})" for r in rates.values())
+            cells = " | ".join(f"{r.rate:.1f} ({r.rate / parallel:.0%})" for r in rates.values())
         print(f"| {profile} | {single:.1f} | {parallel:.1f} | {cells} |")
+    print(
+        "\nCPU per frame over HTTP (ms; server: the `serve` process, all threads; clients: this "
+        "process, which shares the cores), against the floor's one-thread total:\n"
+    )
+    print(
+        f"| profile | floor | {' | '.join(f'{c} clients: server, clients' for c in args.clients)} |"
+    )
+    print("|---|---|" + "---|" * len(args.clients))
+    for profile, single, _, rates in rate_rows:
+        if rates is not None:
+            cells = " | ".join(
+                f"{r.server_cpu_ms:.1f}, {r.client_cpu_ms:.1f}" for r in rates.values()
+            )
+            print(f"| {profile} | {1e3 / single:.1f} | {cells} |")
     if args.levels:
         print_levels(args.levels, args.level_data, frames_by_round[: args.frames])
     return 0

@@ -25,3 +25,26 @@ def test_floor_times_every_stage_of_one_frame(ingest: ModuleType, profile: str) 
     stages = ingest.floor_one(ingest.make_frames(1)[0], profile)
     assert set(stages) == {"hash", "decode", "resize", "encode"}
     assert all(seconds > 0 for seconds in stages.values())
+
+
+def test_level_table_checks_every_level_keeps_the_pixels(ingest: ModuleType) -> None:
+    profile = ingest.LOSSLESS
+    frames = [ingest.Image.open(ingest.io.BytesIO(data)) for data in ingest.make_frames(2)]
+    lr_frames = [profile.downsample(profile.canonicalise(image)) for image in frames]
+    rows = ingest.level_table(lr_frames, [0, 6])
+    assert [level for level, _, _ in rows] == [0, 6]
+    (_, fast_ms, fast_kb), (_, small_ms, small_kb) = rows
+    assert fast_ms > 0 and small_ms > 0
+    assert small_kb < fast_kb  # level 6 spends time to save bytes
+
+
+def test_the_server_cpu_reading_counts_a_busy_process(ingest: ModuleType) -> None:
+    import os
+
+    before = ingest.process_cpu_s(os.getpid())
+    sum(i * i for i in range(2_000_000))
+    assert ingest.process_cpu_s(os.getpid()) > before
+
+
+def test_draft_decode_times_real_jpegs(ingest: ModuleType) -> None:
+    assert ingest.draft_decode_ms(ingest.make_frames(2)) > 0
