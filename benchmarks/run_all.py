@@ -6,7 +6,9 @@
 synthetic set is made (its PSNR-Y then measures agreement, not quality). Sections, each measured
 side by side in this run: restore on the CPU (served path vs the plain way, ratio), restore latency
 through the API (restored now and cached, torch vs the served engine), ingest over HTTP against
-its in-process floor (benchmarks/ingest.py). The GPU table comes from benchmarks/restore_gpu.py,
+its in-process floor (benchmarks/ingest.py), scaling (restore frames/s against batch size and
+worker processes, ingest against concurrent clients: benchmarks/scaling.py; its plot is written
+beside the results as scaling.png). The GPU table comes from benchmarks/restore_gpu.py,
 run on a GPU machine (`--out benchmarks/RESULTS-gpu.md`), and is included when present.
 """
 
@@ -32,9 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest  # benchmarks/ingest.py
 import restore_api
 import restore_cpu
+import scaling
+
+from models.restorer import Restorer
 
 HERE = Path(__file__).resolve().parent
 GPU_RESULTS = HERE / "RESULTS-gpu.md"
+PLOT_NAME = "scaling.png"  # written beside RESULTS.md (--out)
 
 
 def synthetic_data(folder: Path, count: int = 24) -> Path:
@@ -72,7 +78,33 @@ def versions() -> str:
     return ", ".join(found)
 
 
-def main(argv: list[str] | None = None) -> int:
+def scaling_section(
+    served: Restorer, calibration: Path | None, args: argparse.Namespace, out: Path
+) -> str:
+    """benchmarks/scaling.py's tables with `served` (the default model as served) and the
+    `--scaling-*` arguments; the plot is written beside `out` as scaling.png and linked."""
+    result = scaling.measure(
+        served,
+        model="default",
+        calibration=calibration,
+        threads=args.threads,
+        frames=args.scaling_frames,
+        repeat=args.repeat,
+        batches=args.scaling_batches,
+        processes=args.scaling_processes,
+        clients=args.scaling_clients,
+        uploads=args.ingest_frames,
+        size=(args.scaling_size, args.scaling_size),
+    )
+    plot = out.with_name(PLOT_NAME)
+    scaling.plot(result, plot)
+    return (
+        f"{scaling.tables(result)}\n\n"
+        f"![Frames/s against batch size, worker processes and clients]({PLOT_NAME})"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=2)
@@ -82,7 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-frames", type=int, default=32)
     parser.add_argument("--ingest-profiles", nargs="+", default=["400:2:webp-lossless"])
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
-    args = parser.parse_args(argv)
+    scaling_group = parser.add_argument_group("scaling (benchmarks/scaling.py)")
+    scaling_group.add_argument("--scaling-frames", type=int, default=8)
+    scaling_group.add_argument("--scaling-size", type=int, default=scaling.SIZE[0])
+    scaling_group.add_argument("--scaling-batches", type=int, nargs="+", default=scaling.BATCHES)
+    scaling_group.add_argument(
+        "--scaling-processes", type=int, nargs="+", default=scaling.PROCESSES
+    )
+    scaling_group.add_argument("--scaling-clients", type=int, nargs="+", default=scaling.CLIENTS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     command = "python benchmarks/run_all.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started, started_at = time.perf_counter(), dt.datetime.now(dt.UTC)
     torch.set_num_threads(args.threads)
@@ -95,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         speed = restore_cpu.speed(served, before, restore_cpu.SIZES, [1], args.repeat)
         batched = restore_cpu.speed(served, before, [(200, 200)], [4], args.repeat)
         quality = restore_cpu.quality(served, data / "val", args.quality_every)
+        scaling_text = scaling_section(served, data / "train", args, args.out)
     cpu_section = "\n\n".join(
         [
             restore_cpu.speed_table(speed + batched, served.engine),
@@ -125,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     ingest_section = captured.getvalue().strip()
     print("\n" + ingest_section, flush=True)
+    print("\n" + scaling_text, flush=True)
 
     gpu_section = (
         GPU_RESULTS.read_text().strip()
@@ -160,6 +206,10 @@ A real `cctv-archive serve` (SQLite, local blobs, in-process worker), one reques
 ## Ingest (benchmarks/ingest.py)
 
 {ingest_section}
+
+## Scaling (benchmarks/scaling.py)
+
+{scaling_text}
 
 ## Restore on a GPU (benchmarks/restore_gpu.py)
 

@@ -28,3 +28,26 @@ def test_the_synthetic_set_has_distinct_400px_frames_to_calibrate_and_to_score(
     pixels = [np.asarray(Image.open(path)) for path in train + val]
     assert all(p.shape == (400, 400, 3) for p in pixels)
     assert len({p.tobytes() for p in pixels}) == 6
+
+
+def test_the_scaling_section_is_measured_with_its_arguments_and_links_its_plot(
+    run_all: ModuleType, tmp_path: Path
+) -> None:
+    defaults = run_all.parser().parse_args([])
+    assert defaults.scaling_batches == [1, 2, 4, 8]
+    assert (defaults.scaling_processes, defaults.scaling_clients) == ([1, 2], [1, 4, 16])
+    args = run_all.parser().parse_args(
+        [
+            *("--threads", "2", "--repeat", "1", "--ingest-frames", "2"),
+            *("--scaling-frames", "2", "--scaling-size", "16", "--scaling-batches", "1"),
+            *("--scaling-clients", "1"),
+        ]
+    )
+    served = run_all.restore_cpu.load("default", "torch")  # the model the worker processes load
+    text = run_all.scaling_section(served, None, args, tmp_path / "RESULTS.md")
+    for row in ("| 1 | ", "| 1 x 2 | ", "| 2 x 1 | "):
+        assert row in text
+    assert "Restore against batch size: torch, 16x16 LR" in text
+    assert text.endswith(f"]({run_all.PLOT_NAME})")
+    with Image.open(tmp_path / run_all.PLOT_NAME) as image:
+        assert image.format == "PNG" and image.width > 0
