@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--ship", metavar="FILE", help="copy a trained model into the registry")
     listing.add_argument("--as", dest="ship_as", metavar="NAME", help="its name (with --ship)")
     listing.add_argument("--profile", help="the profile it was trained for, if not recorded")
+    listing.add_argument(
+        "--int8",
+        metavar="NAME",
+        help="quantise shipped model NAME to int8 and ship it beside its weights (NAME.int8.onnx)",
+    )
+    listing.add_argument(
+        "--calibration",
+        metavar="DIR",
+        help="CCTV frames to calibrate --int8 on (default: ../shared/data/cctv/train)",
+    )
     from models.pack import add_arguments as add_pack_args
 
     add_pack_args(sub.add_parser("pack", help="pack training frames into one file for a GPU run"))
@@ -141,6 +151,21 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("--ship needs --as NAME")
             shipped = ship(Path(args.ship), args.ship_as, profile=args.profile)
             print(f"shipped {shipped.path} for profile {shipped.profile}")
+        if args.int8:
+            from pathlib import Path
+
+            from models.engines import EngineUnavailable
+            from models.registry import build_int8
+
+            calibration = Path(args.calibration) if args.calibration else None
+            try:
+                built = build_int8(args.int8, calibration=calibration)
+            except (ValueError, EngineUnavailable) as exc:
+                raise SystemExit(f"--int8 {args.int8}: {exc}") from exc
+            print(
+                f"shipped {built.path}: calibrated on {built.calibration}, agrees with torch "
+                f"to {built.agreement_db:.1f} dB"
+            )
         return list_models(args.json)
     if args.command == "pack":
         from models.pack import run as pack

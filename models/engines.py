@@ -5,10 +5,16 @@ Optional: the packages come with the `int8` extra (`pip install -e '.[int8]'`) a
 here only, lazily, so models/ still needs only torch, numpy and Pillow. The quantised model is
 built once per weights SHA-256 and recipe and cached on disk (`cache_root()`); a few held-out
 frames are cached beside it so the agreement check can run without the calibration folder.
+
+A shipped model may come with its int8 file (`models/weights/NAME.int8.onnx`, made by
+`cctv-archive models --int8 NAME`): it is used when its recorded weights SHA-256 and recipe match,
+so a machine without CCTV frames to calibrate on (a container) still gets the fast engine. Its
+agreement check runs on synthetic camera-like frames (no CCTV frames are shipped).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -17,18 +23,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from models.data import find_images, make_pair
 from models.degradation import Profile
 from models.edsr import EDSR
 from models.metrics import psnr
 
+log = logging.getLogger(__name__)
+
 ENGINES = ("torch", "openvino-int8", "onnx-int8")
-# Part of the cache key: a changed recipe builds a new file instead of reusing an old one.
+# Part of the cache key: a changed recipe builds a new file instead of reusing an old one (v2:
+# calibrated on frames of the model's own codec).
 # Head and tail convolutions stay fp32 (3 channels in or out: int8 costs the most PSNR there
 # and saves the least time); percentile calibration clips the rare extreme activations that
 # would otherwise stretch the int8 range. Measured: -0.02 dB PSNR-Y on val (benchmarks/RESULTS.md).
-RECIPE = "qdq-u8s8-perchannel-pct99.999-fp32headtail-crop96-v1"
+RECIPE = "qdq-u8s8-perchannel-pct99.999-fp32headtail-crop96-owncodec-v2"
 # The agreement check: PSNR of the int8 output against the fp32 output on held-out frames.
 AGREEMENT_DB = 38.0
 CALIBRATION_FRAMES = 16
@@ -38,6 +48,13 @@ CALIBRATION_CROP = 96
 CHECK_FRAMES = 2
 # Calibration frames by default: the project's CCTV training frames, beside the repository.
 DEFAULT_CALIBRATION = Path(__file__).resolve().parents[2] / "shared" / "data" / "cctv" / "train"
+SHIPPED_SUFFIX = ".int8.onnx"
+# Recorded in an int8 file's ONNX metadata: what it was built from.
+META_SHA256, META_RECIPE, META_CALIBRATION = (
+    "cctv.weights_sha256",
+    "cctv.recipe",
+    "cctv.calibration",
+)
 
 Engine = Callable[[np.ndarray], np.ndarray]  # (N, 3, H, W) float32 -> (N, 3, sH, sW) float32
 
@@ -51,14 +68,75 @@ def cache_root() -> Path:
     return Path(base) / "cctv-archive" / "engines"
 
 
-def calibration_frames(folder: Path, scale: int, count: int) -> list[np.ndarray]:
-    """`count` LR frames spread over `folder`, degraded as the archive stores them (400 px HR)."""
-    paths = find_images(folder)
-    if not paths:
-        raise EngineUnavailable(f"no calibration images in {folder}")
+def calibration_profile(scale: int, degradation_id: str) -> Profile:
+    """400 px HR frames degraded by the model's own codec (webp-q90 frames for the webp-q90
+    model); WebP lossless when the id names no codec this version knows."""
+    parts = degradation_id.split("/")
+    try:
+        return Profile(hr_size=400, scale=scale, codec=parts[1] if len(parts) == 3 else "")
+    except ValueError:
+        return Profile(hr_size=400, scale=scale)
+
+
+def calibration_frames(folder: Path, profile: Profile, count: int) -> list[np.ndarray]:
+    """`count` LR frames spread over `folder`, degraded as the archive stores them."""
+    try:
+        paths = find_images(folder)
+    except FileNotFoundError as exc:
+        raise EngineUnavailable(f"no calibration images: {exc}") from exc
     step = max(1, len(paths) // count)
-    profile = Profile.parse(f"400:{scale}:webp-lossless")
     return [make_pair(path, profile).lr for path in paths[::step][:count]]
+
+
+def synthetic_frames(scale: int, count: int = CHECK_FRAMES) -> list[np.ndarray]:
+    """Deterministic camera-like LR frames (gradients, edges, texture, noise) for the agreement
+    check of a shipped int8 file: it checks that the engine runs these weights, not quality."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:400, 0:400].astype(np.float32)
+    frames = []
+    for i in range(count):
+        base = np.stack(
+            [
+                x / 400 * 180 + 40 * (((x // 50 + y // 50 + i) % 2) > 0),
+                (np.sin(x / (9 + i)) * np.cos(y / 13) + 1) * 100,
+                y / 400 * 200,
+            ],
+            axis=-1,
+        )
+        hr = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+        frames.append(Profile(hr_size=400, scale=scale).degrade(Image.fromarray(hr)))
+    return frames
+
+
+def shipped_path(weights: Path) -> Path:
+    """Where a model file's int8 companion lives: NAME.safetensors -> NAME.int8.onnx."""
+    return weights.with_name(weights.name.removesuffix(".safetensors") + SHIPPED_SUFFIX)
+
+
+def metadata(model: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(model), load_external_data=False).metadata_props}
+
+
+def usable_shipped(shipped: Path | None, weights_sha256: str) -> Path | None:
+    """`shipped` if it exists and was built from these weights with this recipe, else None
+    (with a logged reason when it exists but does not match)."""
+    if shipped is None or not shipped.exists():
+        return None
+    _require("onnx")
+    found = metadata(shipped)
+    if found.get(META_SHA256) != weights_sha256 or found.get(META_RECIPE) != RECIPE:
+        log.warning(
+            "%s was built from weights %s with recipe %s, not %s with %s: ignored",
+            shipped.name,
+            found.get(META_SHA256, "?")[:16],
+            found.get(META_RECIPE, "?"),
+            weights_sha256[:16],
+            RECIPE,
+        )
+        return None
+    return shipped
 
 
 def export_onnx(network: EDSR, path: Path) -> None:
@@ -77,8 +155,11 @@ def export_onnx(network: EDSR, path: Path) -> None:
     )
 
 
-def quantize(fp32: Path, out: Path, frames: list[np.ndarray]) -> None:
-    """Static int8 (QDQ: uint8 activations, int8 per-channel weights) calibrated on `frames`."""
+def quantize(
+    fp32: Path, out: Path, frames: list[np.ndarray], meta: dict[str, str] | None = None
+) -> None:
+    """Static int8 (QDQ: uint8 activations, int8 per-channel weights) calibrated on `frames`;
+    `meta` is recorded in the file's ONNX metadata."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -114,6 +195,10 @@ def quantize(fp32: Path, out: Path, frames: list[np.ndarray]) -> None:
         calibrate_method=CalibrationMethod.Percentile,
         nodes_to_exclude=[convs[0], convs[-1]],
     )
+    if meta:
+        model = onnx.load(str(out))
+        onnx.helper.set_model_props(model, meta)
+        onnx.save(model, str(out))
 
 
 def to_nchw(frames: np.ndarray) -> np.ndarray:
@@ -121,21 +206,39 @@ def to_nchw(frames: np.ndarray) -> np.ndarray:
 
 
 def quantized_model(
-    network: EDSR, weights_sha256: str, calibration: Path | None, cache: Path | None = None
+    network: EDSR,
+    weights_sha256: str,
+    calibration: Path | None,
+    cache: Path | None = None,
+    *,
+    shipped: Path | None = None,
+    degradation_id: str = "",
 ) -> Path:
-    """The cached int8 ONNX file for these weights, built (and its check frames saved) if absent."""
+    """The int8 ONNX file for these weights: `shipped` when it matches them, else the cached
+    one, built (and its check frames saved) if absent, calibrated on frames of the model's own
+    degradation."""
+    found = usable_shipped(shipped, weights_sha256)
+    if found is not None:
+        return found
     folder = (cache or cache_root()) / weights_sha256
     path = folder / f"{RECIPE}.onnx"
     if path.exists():
         return path
     _require("onnx", "onnxruntime")
     source = calibration or DEFAULT_CALIBRATION
-    frames = calibration_frames(source, network.config.scale, CALIBRATION_FRAMES + CHECK_FRAMES)
+    profile = calibration_profile(network.config.scale, degradation_id)
+    frames = calibration_frames(source, profile, CALIBRATION_FRAMES + CHECK_FRAMES)
     folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        META_SHA256: weights_sha256,
+        META_RECIPE: RECIPE,
+        META_CALIBRATION: f"{len(frames) - CHECK_FRAMES} frames of {source.name}/, "
+        f"profile {profile}",
+    }
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         export_onnx(network, fp32)
-        quantize(fp32, Path(tmp) / "int8.onnx", [crop(f) for f in frames[:-CHECK_FRAMES]])
+        quantize(fp32, Path(tmp) / "int8.onnx", [crop(f) for f in frames[:-CHECK_FRAMES]], meta)
         np.savez(Path(tmp) / "check.npz", *frames[-CHECK_FRAMES:])
         os.replace(Path(tmp) / "check.npz", check_path(path))
         os.replace(Path(tmp) / "int8.onnx", path)  # last: its presence means the set is whole
@@ -180,9 +283,12 @@ def open_engine(name: str, model: Path, threads: int) -> Engine:
 
 def agreement_db(engine: Engine, network: EDSR, model: Path) -> float:
     """Lowest PSNR (dB) of the engine's uint8 output against the fp32 network's on the frames
-    held out from calibration."""
-    with np.load(check_path(model)) as saved:
-        frames = [saved[key] for key in saved.files]
+    held out from calibration (synthetic frames for a shipped file, which has none beside it)."""
+    if check_path(model).exists():
+        with np.load(check_path(model)) as saved:
+            frames = [saved[key] for key in saved.files]
+    else:
+        frames = synthetic_frames(network.config.scale)
     scores = []
     with torch.inference_mode():
         for frame in frames:

@@ -9,13 +9,19 @@ a model trained on other pixels. `CCTV_MODEL` overrides the choice (and is still
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from models.checkpoint import FORMAT, load_model, read_metadata, save_model
 from models.degradation import Profile, same_pixels
 from models.edsr import EDSR, EDSRConfig
+from models.engines import shipped_path
 from models.restorer import WEIGHTS_DIR
 
 
@@ -100,14 +106,58 @@ def ship(
         raise ValueError(f"{source} does not record its profile: give it")
     if not same_pixels(info.degradation_id, Profile.parse(chosen).degradation_id):
         raise ValueError(f"{source} was trained on {info.degradation_id}, not profile {chosen}")
+    target = weights_dir / f"{name}.safetensors"
     save_model(
-        weights_dir / f"{name}.safetensors",
+        target,
         network,
         name=info.name,
         degradation_id=info.degradation_id,
         extra={**info.extra, "profile": chosen},
     )
-    return describe(weights_dir / f"{name}.safetensors")
+    # An int8 companion of the weights this replaces would only be ignored: remove it.
+    shipped_path(target).unlink(missing_ok=True)
+    return describe(target)
+
+
+@dataclass(frozen=True)
+class Int8Build:
+    path: Path
+    agreement_db: float
+    calibration: str
+
+
+def build_int8(
+    name: str, *, calibration: Path | None = None, weights_dir: Path = WEIGHTS_DIR
+) -> Int8Build:
+    """Quantise shipped model NAME to int8 (calibrated on `calibration`, frames of its own
+    degradation) and ship the file beside its weights, checked against torch first."""
+    import tempfile
+
+    from models import engines
+
+    weights = weights_dir / f"{name}.safetensors"
+    if not weights.exists():
+        raise ValueError(f"no shipped model {name!r} in {weights_dir}")
+    network, info = load_model(weights)
+    sha256 = info.weights_sha256  # the file's, as the restorer that looks for it knows it
+    with tempfile.TemporaryDirectory() as cache:
+        built = engines.quantized_model(
+            network, sha256, calibration, Path(cache), degradation_id=info.degradation_id
+        )
+        engine = "openvino-int8" if find_spec("openvino") else "onnx-int8"
+        agreement = engines.agreement_db(
+            engines.open_engine(engine, built, torch.get_num_threads()), network, built
+        )
+        if agreement < engines.AGREEMENT_DB:
+            raise ValueError(
+                f"the int8 model agrees with torch to {agreement:.1f} dB only "
+                f"(need {engines.AGREEMENT_DB:.1f}): not shipped"
+            )
+        target = shipped_path(weights)
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(built, partial)
+        os.replace(partial, target)
+    return Int8Build(target, agreement, engines.metadata(target)[engines.META_CALIBRATION])
 
 
 def shipped_models(weights_dir: Path = WEIGHTS_DIR) -> list[ShippedModel]:

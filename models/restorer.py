@@ -80,16 +80,25 @@ class Restorer:
         `engine`: "torch" (exact), an int8 engine of models.engines, or "auto": on a CPU the first
         int8 engine that is installed and agrees with torch, else torch. An engine that cannot
         run falls back to torch with a logged reason."""
-        network, info = load_model(resolve_model_path(name_or_path))
+        path = resolve_model_path(name_or_path)
+        network, info = load_model(path)
         restorer = cls(network, info, **kwargs)  # type: ignore[arg-type]
         if engine != "torch":
-            restorer.use_engine(engine, calibration=calibration, cache=cache)
+            restorer.use_engine(
+                engine, calibration=calibration, cache=cache, shipped=engines.shipped_path(path)
+            )
         return restorer
 
     def use_engine(
-        self, engine: str, *, calibration: Path | None = None, cache: Path | None = None
+        self,
+        engine: str,
+        *,
+        calibration: Path | None = None,
+        cache: Path | None = None,
+        shipped: Path | None = None,
     ) -> str:
-        """Switch to `engine` (see from_pretrained); returns the engine now in use."""
+        """Switch to `engine` (see from_pretrained); returns the engine now in use. `shipped`:
+        the model's int8 file, used instead of calibrating when it matches these weights."""
         if engine not in (*engines.ENGINES, "auto"):
             raise ValueError(
                 f"unknown engine {engine!r}; choose auto, {', '.join(engines.ENGINES)}"
@@ -107,7 +116,12 @@ class Restorer:
         for name in candidates:
             try:
                 model = engines.quantized_model(
-                    self.network, self.weights_sha256, calibration, cache
+                    self.network,
+                    self.weights_sha256,
+                    calibration,
+                    cache,
+                    shipped=shipped,
+                    degradation_id=self.degradation_id,
                 )
                 run = engines.open_engine(name, model, torch.get_num_threads())
                 agreement = engines.agreement_db(run, self.network, model)

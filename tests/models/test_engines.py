@@ -3,12 +3,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from models import engines
-from models.checkpoint import save_model
+from models.checkpoint import file_sha256, save_model
 from models.edsr import EDSR, EDSRConfig
 from models.metrics import psnr
+from models.registry import build_int8, ship
 from models.restorer import Restorer
 from tests.models.conftest import scene
 
@@ -162,3 +164,87 @@ def test_switching_back_to_torch_restores_exactly_as_torch(
     frame = [scene(30, 30)]
     plain = Restorer.from_pretrained(str(model_file)).restore(frame)[0]
     assert np.array_equal(restorer.restore(frame)[0], plain)
+
+
+def shipped_model(folder: Path, name: str = "small", seed: int = 0) -> Path:
+    """A model file in a weights folder of its own, as `models/weights/` holds them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    path = folder / f"{name}.safetensors"
+    network = EDSR(EDSRConfig(n_resblocks=2, n_feats=16))
+    save_model(path, network, name=name, degradation_id="bicubic-aa-x2/webp-lossless/v1")
+    return path
+
+
+def test_a_shipped_int8_file_is_used_without_calibration_frames_or_a_cache(
+    calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = shipped_model(tmp_path / "weights")
+    built = build_int8("small", calibration=calibration, weights_dir=weights.parent)
+    assert built.path == weights.with_name("small.int8.onnx")
+    assert built.agreement_db >= engines.AGREEMENT_DB
+    assert engines.metadata(built.path)[engines.META_SHA256] == file_sha256(weights)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("quantised although a matching int8 file is shipped")
+
+    monkeypatch.setattr(engines, "quantize", refuse)
+    cache = tmp_path / "cache"
+    restorer = Restorer.from_pretrained(
+        str(weights), engine="auto", calibration=tmp_path / "no-frames", cache=cache
+    )
+    assert restorer.engine == "openvino-int8"
+    assert not cache.exists()  # nothing built, nothing cached
+    plain = Restorer.from_pretrained(str(weights))
+    frames = [scene(60, 80, seed=3)]
+    assert psnr(plain.restore(frames)[0], restorer.restore(frames)[0]) >= engines.AGREEMENT_DB
+
+
+def test_a_shipped_int8_file_of_other_weights_is_ignored(
+    calibration: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    weights = shipped_model(tmp_path / "weights")
+    build_int8("small", calibration=calibration, weights_dir=weights.parent)
+    shipped_model(tmp_path / "weights", seed=1)  # retrained in place: the int8 file is stale
+    with caplog.at_level(logging.WARNING, logger="models.engines"):
+        restorer = Restorer.from_pretrained(
+            str(weights), engine="auto", calibration=tmp_path / "no-frames", cache=tmp_path / "c"
+        )
+    assert restorer.engine == "torch"
+    assert "small.int8.onnx was built from weights" in caplog.text
+
+
+def test_shipping_new_weights_removes_their_old_int8_file(
+    calibration: Path, tmp_path: Path
+) -> None:
+    weights = shipped_model(tmp_path / "weights")
+    built = build_int8("small", calibration=calibration, weights_dir=weights.parent)
+    retrained = shipped_model(tmp_path / "run", seed=2)
+    ship(retrained, "small", profile="400:2:webp-lossless", weights_dir=weights.parent)
+    assert not built.path.exists()
+
+
+def test_an_int8_file_is_not_shipped_when_it_disagrees(
+    calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = shipped_model(tmp_path / "weights")
+    monkeypatch.setattr(engines, "AGREEMENT_DB", float("inf"))
+    with pytest.raises(ValueError, match="not shipped"):
+        build_int8("small", calibration=calibration, weights_dir=weights.parent)
+    assert not engines.shipped_path(weights).exists()
+
+
+@pytest.mark.parametrize(
+    ("degradation_id", "codec"),
+    [
+        ("bicubic-aa-x2/webp-q90/v1", "webp-q90"),
+        ("bicubic-aa-x2/avif-q50/v1", "avif-q50"),
+        ("bicubic-aa-x2/webp-lossless/v1", "webp-lossless"),
+        ("x", "webp-lossless"),
+    ],
+)
+def test_calibration_frames_are_degraded_by_the_models_own_codec(
+    degradation_id: str, codec: str
+) -> None:
+    profile = engines.calibration_profile(2, degradation_id)
+    assert (profile.hr_size, profile.scale, profile.codec) == (400, 2, codec)

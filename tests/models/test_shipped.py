@@ -93,3 +93,21 @@ def test_each_lossy_model_beats_bicubic_on_its_own_codec(shared_data: Path, tmp_
         # At least half the gain its card claims on all of cctv/val (one camera varies).
         claimed = model.validation_gain["val"]
         assert totals["psnr_y"] > totals["psnr_y_bicubic"] + claimed / 2, (model.name, totals)
+
+
+def test_every_shipped_model_has_a_current_int8_file() -> None:
+    """So a machine with no CCTV frames to calibrate on still serves the int8 engine: each
+    NAME.int8.onnx was built from NAME's very weights with the current recipe (rebuild with
+    `cctv-archive models --int8 NAME` after shipping new weights)."""
+    pytest.importorskip("onnx", reason="reading int8 files needs the int8 extra")
+    from models import engines
+
+    for model in shipped_models():
+        int8 = engines.shipped_path(model.path)
+        assert int8.is_file(), f"{int8.name} missing: cctv-archive models --int8 {model.name}"
+        recorded = engines.metadata(int8)
+        expected = Restorer.from_pretrained(model.name).weights_sha256
+        assert recorded[engines.META_SHA256] == expected, f"{int8.name} is stale"
+        assert recorded[engines.META_RECIPE] == engines.RECIPE, f"{int8.name}: old recipe"
+    orphans = {p.name.removesuffix(engines.SHIPPED_SUFFIX) for p in WEIGHTS_DIR.glob("*.onnx")}
+    assert orphans <= {m.name for m in shipped_models()}
