@@ -8,6 +8,7 @@ Celery task when scaled out, `cctv-archive purge` on demand.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -118,13 +119,26 @@ class _CameraSweep:
             return
         cutoff = now - timedelta(days=self.policy.retention_days)
         why = f"retention ({self.policy.retention_days} days)"
+        self._in_batches(
+            lambda session, limit: repository.expired_frames(
+                session, self.camera_id, cutoff, limit
+            ),
+            lambda session, frames: self._delete(session, frames, why),
+        )
+
+    def _in_batches(
+        self,
+        fetch: Callable[[Session, int], list[Frame]],
+        act: Callable[[Session, list[Frame]], None],
+    ) -> None:
+        """`act` on what `fetch` finds (less what a dry run already listed), a batch per
+        transaction under the sweep lock, until a batch comes back short."""
         while True:
             with unit_of_work(self.session_factory) as session:
                 repository.lock(session)
-                limit = self.batch + len(self.planned)
-                frames = repository.expired_frames(session, self.camera_id, cutoff, limit)
-                frames = [f for f in frames if f.id not in self.planned]
-                self._delete(session, frames, why)
+                found = fetch(session, self.batch + len(self.planned))
+                frames = [f for f in found if f.id not in self.planned]
+                act(session, frames)
             if len(frames) < self.batch:
                 return
 
@@ -167,32 +181,31 @@ class _CameraSweep:
     def originals(self, now: datetime) -> None:
         cutoff = now - timedelta(hours=self.policy.originals_hours)
         why = f"originals window ({self.policy.originals_hours} hours)"
-        while True:
-            with unit_of_work(self.session_factory) as session:
-                repository.lock(session)
-                limit = self.batch + len(self.planned)
-                frames = repository.expired_originals(session, self.camera_id, cutoff, limit)
-                frames = [f for f in frames if f.id not in self.planned]
-                for frame in frames:
-                    gone = Gone(
-                        frame.id, frame.camera_id, frame.captured_at, frame.original_bytes, why
-                    )
-                    self.report.originals.append(gone)
-                    if self.dry_run:
-                        self.planned.add(frame.id)
-                        continue
-                    key = frame.original_key
-                    repository.drop_original(session, frame.id)
-                    record_event(
-                        self.actor,
-                        "frame.original.delete",
-                        frame.id,
-                        session=session,
-                        detail=f"{why}; original {frame.original_bytes} bytes",
-                    )
-                    on_commit(session, lambda key=key: self.store.delete(key))
-            if len(frames) < self.batch:
-                return
+        self._in_batches(
+            lambda session, limit: repository.expired_originals(
+                session, self.camera_id, cutoff, limit
+            ),
+            lambda session, frames: self._drop_originals(session, frames, why),
+        )
+
+    def _drop_originals(self, session: Session, frames: list[Frame], why: str) -> None:
+        """Drop the kept originals of `frames` (rows now, blobs once committed), audit-logged."""
+        for frame in frames:
+            gone = Gone(frame.id, frame.camera_id, frame.captured_at, frame.original_bytes, why)
+            self.report.originals.append(gone)
+            if self.dry_run:
+                self.planned.add(frame.id)
+                continue
+            key = frame.original_key
+            repository.drop_original(session, frame.id)
+            record_event(
+                self.actor,
+                "frame.original.delete",
+                frame.id,
+                session=session,
+                detail=f"{why}; original {frame.original_bytes} bytes",
+            )
+            on_commit(session, lambda key=key: self.store.delete(key))
 
     def _delete(self, session: Session, frames: list[Frame], why: str) -> None:
         """Delete `frames` (rows now, blobs once committed), each deletion audit-logged."""
