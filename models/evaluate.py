@@ -78,11 +78,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="HR_SIZE:SCALE:CODEC as the archive stores, or 'benchmark'",
     )
     parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--engine",
+        default="torch",
+        help="torch (exact fp32, the default), auto (what the service serves on a CPU), "
+        "openvino-int8 or onnx-int8",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
-    restorer = Restorer.from_pretrained(args.model, device=args.device)
+    try:
+        restorer = Restorer.from_pretrained(args.model, device=args.device, engine=args.engine)
+    except ValueError as exc:
+        raise SystemExit(f"--engine: {exc}") from exc
+    if args.engine not in ("torch", "auto") and restorer.engine != args.engine:
+        raise SystemExit(f"--engine {args.engine} cannot run here (see the log); nothing measured")
     profile = Profile.parse(args.profile)
     scale = args.scale or restorer.scale
     if profile.scale != scale:
@@ -104,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "model": restorer.name,
                     "weights_sha256": restorer.weights_sha256,
+                    "engine": restorer.engine,
                     "data": str(args.data),
                     "profile": str(profile),
                     "degradation_id": profile.degradation_id,
@@ -116,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"model {restorer.name} on {args.data}, profile {profile} ({profile.degradation_id})")
+    print(
+        f"model {restorer.name} ({restorer.engine}) on {args.data}, profile {profile} "
+        f"({profile.degradation_id})"
+    )
     columns = ("PSNR-Y", "bicubic", "RGB", "bicubic", "SSIM", "bicubic")
     print(f"{'image':<32} " + " ".join(f"{c:>7}" for c in columns))
     for s in [*scores, None]:

@@ -1,7 +1,9 @@
+import json
 from pathlib import Path
 
 import pytest
 
+from models.cli import main
 from models.degradation import Profile
 from models.edsr import EDSRConfig
 from models.evaluate import evaluate
@@ -26,3 +28,25 @@ def test_model_and_bicubic_are_scored_on_the_same_images(image_folder: Path) -> 
     assert totals["psnr_y_bicubic"] == pytest.approx(sum(s.psnr_y_bicubic for s in scores) / 3)
     # An untrained network is far worse than bicubic: the columns are not swapped or shared.
     assert totals["psnr_y"] < totals["psnr_y_bicubic"] - 3
+
+
+def test_the_cli_measures_the_engine_it_is_given(
+    image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--engine auto` measures what the service serves on a CPU (the shipped int8 file) and
+    says so; the default stays the exact torch path."""
+    pytest.importorskip("openvino", reason="the int8 engines need the int8 extra")
+    results = {}
+    for engine in ("torch", "auto"):
+        assert main(["evaluate", "--data", str(image_folder), "--engine", engine, "--json"]) == 0
+        results[engine] = json.loads(capsys.readouterr().out)
+    assert results["torch"]["engine"] == "torch"
+    assert results["auto"]["engine"] == "openvino-int8"
+    # The same frames and bicubic; other pixels from the network (int8, not fp32).
+    assert results["auto"]["psnr_y_bicubic"] == results["torch"]["psnr_y_bicubic"]
+    assert results["auto"]["psnr_y"] != results["torch"]["psnr_y"]
+
+
+def test_the_cli_refuses_an_unknown_engine(image_folder: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown engine"):
+        main(["evaluate", "--data", str(image_folder), "--engine", "tensorrt"])
