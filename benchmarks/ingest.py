@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,13 +138,18 @@ class HttpRun:
     client_cpu_ms: float  # this process's CPU per frame: the clients' share of the cores
 
 
-def http_rate(server: Server, frames: list[bytes], clients: int, tag: str) -> HttpRun:
-    """`clients` concurrent uploaders sending all `frames` (each 201 or fails)."""
+def http_rate(
+    server: Server, frames: list[bytes], clients: int, tag: str, *, also: Sequence[Server] = ()
+) -> HttpRun:
+    """`clients` concurrent uploaders sending all `frames` (each 201 or fails); with `also`,
+    upload i goes to server i mod N (server processes sharing one archive)."""
+    servers = [server, *also]
 
     def upload(index: int) -> None:
-        response = client.post(
+        target = servers[index % len(servers)]
+        response = sessions[index % len(servers)].post(
             "/v1/frames",
-            headers={"X-API-Key": server.key},
+            headers={"X-API-Key": target.key},
             files={"file": ("frame.jpg", frames[index], "image/jpeg")},
             data={
                 "camera_id": f"bench-{tag}",
@@ -153,17 +159,35 @@ def http_rate(server: Server, frames: list[bytes], clients: int, tag: str) -> Ht
         if response.status_code != 201:
             raise RuntimeError(f"upload answered {response.status_code}: {response.text[:200]}")
 
-    with httpx.Client(base_url=server.base_url, timeout=120) as client:
-        server_cpu, client_cpu = process_cpu_s(server.pid), time.process_time()
+    sessions = [httpx.Client(base_url=s.base_url, timeout=120) for s in servers]
+    try:
+        server_cpu = sum(process_cpu_s(s.pid) for s in servers)
+        client_cpu = time.process_time()
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(upload, range(len(frames))))
         elapsed = time.perf_counter() - started
         return HttpRun(
             len(frames) / elapsed,
-            (process_cpu_s(server.pid) - server_cpu) / len(frames) * 1e3,
+            (sum(process_cpu_s(s.pid) for s in servers) - server_cpu) / len(frames) * 1e3,
             (time.process_time() - client_cpu) / len(frames) * 1e3,
         )
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def two_servers_rate(profile: str, frames: list[bytes], warm: list[bytes], clients: int) -> HttpRun:
+    """Two `serve` processes on one archive (SQLite, blob folder), the uploads split between
+    them: what a second server worker buys on this machine."""
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
+        shared = {"CCTV_PROFILE": profile, "CCTV_DATA_DIR": str(Path(tmp) / "data")}
+        with (
+            serve(Path(tmp) / "a", shared) as first,
+            serve(Path(tmp) / "b", shared, key_name="bench-b") as second,
+        ):
+            http_rate(first, warm, 2, "warm", also=[second])
+            return http_rate(first, frames, clients, "two", also=[second])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=48, help="uploads per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--processes", type=int, default=2, help="floor processes (cores)")
+    parser.add_argument(
+        "--two-servers",
+        action="store_true",
+        help="also measure two server processes sharing one archive, at the most clients",
+    )
     parser.add_argument(
         "--levels",
         type=int,
@@ -192,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.frames} uploads of 1280x720 JPEG q90 per measurement "
         f"(mean {statistics.mean(map(len, frames_by_round)) / 1e3:.0f} kB)\n"
     )
-    stage_rows, rate_rows = [], []
+    stage_rows, rate_rows, two_rows = [], [], []
     for profile in args.profiles:
         floor_one(warm[0], profile)  # first-call costs (codec set-up) are not a frame's
         sample = [floor_one(data, profile) for data in frames_by_round[: args.frames]]
@@ -220,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
                 for i, clients in enumerate(args.clients)
             }
         rate_rows.append((profile, 1e3 / total, parallel, rates))
+        if args.two_servers:
+            most = max(args.clients)
+            two_rows.append(
+                (
+                    profile,
+                    rates[most],
+                    two_servers_rate(profile, rounds[: args.frames], frames_by_round[1:3], most),
+                )
+            )
 
     draft = draft_decode_ms(frames_by_round[: args.frames])
     print(
@@ -260,6 +298,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r.server_cpu_ms:.1f}, {r.client_cpu_ms:.1f}" for r in rates.values()
             )
             print(f"| {profile} | {1e3 / single:.1f} | {cells} |")
+    if two_rows:
+        most = max(args.clients)
+        print(
+            f"\nServer processes ({most} clients; two `serve` processes share one SQLite archive "
+            "and blob folder, the uploads split between them):\n"
+        )
+        print("| profile | processes | frames/s | server CPU (ms/frame) |")
+        print("|---|---|---|---|")
+        for profile, one, two in two_rows:
+            print(f"| {profile} | 1 | {one.rate:.1f} | {one.server_cpu_ms:.1f} |")
+            print(f"| {profile} | 2 | {two.rate:.1f} | {two.server_cpu_ms:.1f} |")
     if args.levels:
         print_levels(args.levels, args.level_data, frames_by_round[: args.frames])
     return 0

@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             [
                 *("--profiles", *args.ingest_profiles),
                 *("--frames", str(args.ingest_frames), "--processes", str(args.threads)),
+                "--two-servers",
+                *(("--level-data", str(args.data / "val")) if args.data else ()),
             ]
         )
     ingest_section = captured.getvalue().strip()

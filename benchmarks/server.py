@@ -30,9 +30,11 @@ class Server:
 
 
 @contextmanager
-def serve(workdir: Path, env: dict[str, str], *, scopes: str = "ingest,read") -> Iterator[Server]:
+def serve(
+    workdir: Path, env: dict[str, str], *, scopes: str = "ingest,read", key_name: str = "bench"
+) -> Iterator[Server]:
     """Start the server on `env` (CCTV_ settings) with its archive in `workdir`; yield it once it
-    listens, with a key of `scopes`."""
+    listens, with a new key `key_name` of `scopes`."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environ = os.environ | {
@@ -54,7 +56,7 @@ def serve(workdir: Path, env: dict[str, str], *, scopes: str = "ingest,read") ->
                     tail = log_path.read_text(errors="replace")[-400:]
                     raise RuntimeError(f"server did not start: {tail}")
                 time.sleep(0.2)
-            create = ["keys", "create", "--name", "bench", "--scopes", scopes]
+            create = ["keys", "create", "--name", key_name, "--scopes", scopes]
             key = subprocess.run(
                 [sys.executable, "-m", "app", *create],
                 cwd=ROOT,

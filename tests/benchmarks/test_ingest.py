@@ -48,3 +48,10 @@ def test_the_server_cpu_reading_counts_a_busy_process(ingest: ModuleType) -> Non
 
 def test_draft_decode_times_real_jpegs(ingest: ModuleType) -> None:
     assert ingest.draft_decode_ms(ingest.make_frames(2)) > 0
+
+
+def test_two_server_processes_share_one_archive_and_split_the_uploads(ingest: ModuleType) -> None:
+    frames = ingest.make_frames(6)
+    run = ingest.two_servers_rate("400:2:webp-lossless", frames[2:], frames[:2], clients=2)
+    assert run.rate > 0
+    assert run.server_cpu_ms > 0  # both processes' CPU, per frame
