@@ -37,7 +37,7 @@ ENGINES = ("torch", "openvino-int8", "onnx-int8")
 # calibrated on frames of the model's own codec).
 # Head and tail convolutions stay fp32 (3 channels in or out: int8 costs the most PSNR there
 # and saves the least time); percentile calibration clips the rare extreme activations that
-# would otherwise stretch the int8 range. Measured: -0.02 dB PSNR-Y on val (benchmarks/RESULTS.md).
+# would otherwise stretch the int8 range. Measured: -0.025 dB PSNR-Y on val (benchmarks/RESULTS.md).
 RECIPE = "qdq-u8s8-perchannel-pct99.999-fp32headtail-crop96-owncodec-v2"
 # The agreement check: PSNR of the int8 output against the fp32 output on held-out frames.
 AGREEMENT_DB = 38.0
