@@ -263,7 +263,11 @@ def open_engine(name: str, model: Path, threads: int) -> Engine:
         compiled = openvino.Core().compile_model(
             str(model),
             "CPU",
-            {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"},
+            {
+                "INFERENCE_NUM_THREADS": threads,
+                "PERFORMANCE_HINT": "LATENCY",
+                "ENABLE_CPU_PINNING": False,
+            },
         )
         request = compiled.create_infer_request()
         return lambda x: request.infer({0: x})[0]
