@@ -21,11 +21,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.auth.schemas import Principal, Scope
-from app.auth.service import authenticate
 from app.config import Settings
 from app.db import SessionFactory, unit_of_work
 from app.errors import Forbidden
-from app.middleware import AUTHENTICATED
+from app.middleware import AUTHENTICATED, lookup_key
 from app.restorations.context import RestoreContext
 from app.restorations.model import RestoreModel
 from app.restorations.queue import RestoreQueue
@@ -112,14 +111,9 @@ async def current_key(
     if found is not None and found[0] == api_key:
         principal = found[1]
     else:
-        principal = await run_sync(_lookup_key, session_factory, api_key)
+        principal = await run_sync(lookup_key, session_factory, api_key)
     client = request.client.host if request.client else ""
     return replace(principal, client_address=client[:64])
-
-
-def _lookup_key(session_factory: SessionFactory, api_key: str | None) -> Principal:
-    with unit_of_work(session_factory) as session:
-        return authenticate(api_key, session=session)
 
 
 CurrentKey = Annotated[Principal, Depends(current_key)]

@@ -319,11 +319,14 @@ def print_levels(levels: list[int], folder: str | None, uploads: list[bytes]) ->
         paths = find_images(folder)
         paths = paths[:: max(1, len(paths) // 24)][:24]
         source = f"{len(paths)} images of {folder}"
-        images = [Image.open(path) for path in paths]
+        sources: list[Path | io.BytesIO] = list(paths)
     else:
         source = f"{len(uploads)} synthetic uploads"
-        images = [Image.open(io.BytesIO(data)) for data in uploads]
-    lr_frames = [LOSSLESS.downsample(LOSSLESS.canonicalise(image)) for image in images]
+        sources = [io.BytesIO(data) for data in uploads]
+    lr_frames = []
+    for item in sources:
+        with Image.open(item) as image:
+            lr_frames.append(LOSSLESS.downsample(LOSSLESS.canonicalise(image)))
     rows = level_table(lr_frames, levels)
     base = next((kb for level, _, kb in rows if level == 6), None)
     print(
