@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here; run with --device cpu to check the code path")
         return 2
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # pick the fastest kernels per shape, once
     sizes = [parse_size(s) if isinstance(s, str) else s for s in args.sizes]
     network = Restorer.from_pretrained(args.model, device="cpu").network
     peak = peak_flops(device, args.peak_tflops)

@@ -30,6 +30,13 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="HR folder validated on, whole frames (repeatable; best step chosen on the mean)",
     )
+    parser.add_argument(
+        "--oversample",
+        action="append",
+        default=[],
+        metavar="CAMERA=K",
+        help="draw that camera's frames K times as often (repeatable), e.g. sg-2701=4",
+    )
     helps = {
         "resume": "last.pt of an interrupted run: continue it exactly (same settings)",
         "init": "shipped model name or .safetensors: start from its weights, fresh schedule",

@@ -67,6 +67,13 @@ class PatchSampler:
     def batch(self, size: int, patch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, 3, p, p) LR and (N, 3, p*s, p*s) HR float tensors in [0, 255]; `patch` (at most
         the sampler's) overrides the side for this batch."""
+        lr, hr = self.batch_uint8(size, patch)
+        return lr.float(), hr.float()
+
+    def batch_uint8(
+        self, size: int, patch: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`batch` as uint8 (a quarter of the bytes to copy to a GPU; convert there)."""
         s, p = self.scale, min(patch or self.patch, self.patch)
         lrs, hrs = [], []
         for _ in range(size):
@@ -84,7 +91,7 @@ class PatchSampler:
                 lr, hr = lr.transpose(1, 0, 2), hr.transpose(1, 0, 2)
             lrs.append(np.ascontiguousarray(lr))
             hrs.append(np.ascontiguousarray(hr))
-        to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float()  # noqa: E731
+        to_tensor = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2)  # noqa: E731
         return to_tensor(lrs), to_tensor(hrs)
 
     def state_dict(self) -> dict[str, torch.Tensor]:

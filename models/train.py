@@ -51,6 +51,7 @@ RESUME_FIXED = (
     "seed",
     "init",
     "pack",
+    "oversample",
 )
 
 
@@ -87,6 +88,8 @@ class TrainConfig:
     hardware: str = ""  # free text for the model card's leg list (default: device and threads)
     pack: str = ""  # a `cctv-archive pack` file: training and validation frames come from it
     max_minutes: float = 0.0  # stop (validated and saved) once this much wall time has passed
+    # "CAMERA=K": frames whose first path part is CAMERA are drawn K times as often (night cameras)
+    oversample: list[str] = field(default_factory=list)
 
     @property
     def val_folders(self) -> list[str]:
@@ -133,6 +136,21 @@ def validate(
     restored = [restorer.restore([p.lr])[0] for p in pairs]
     scores = [psnr_y(r, p.hr, info.config.scale) for r, p in zip(restored, pairs, strict=True)]
     return float(np.mean(scores)), restored[0]
+
+
+def oversampled(pairs: list[Pair], rules: list[str]) -> list[Pair]:
+    """`pairs` with each frame of an oversampled camera listed K times (references, no copies)."""
+    weights: dict[str, int] = {}
+    for rule in rules:
+        camera, _, times = rule.partition("=")
+        if not camera or not times.isdigit() or int(times) < 1:
+            raise ValueError(f"--oversample wants CAMERA=K with K a whole number >= 1, not {rule!r}")
+        weights[camera] = int(times)
+    found = {p.name.split("/")[0] for p in pairs}
+    missing = sorted(set(weights) - found)
+    if missing:
+        raise ValueError(f"--oversample names cameras with no training frames: {missing[:5]}")
+    return [p for p in pairs for _ in range(weights.get(p.name.split("/")[0], 1))]
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:
@@ -195,6 +213,7 @@ def main(config: TrainConfig) -> Path:
         packed, packed_native, packed_val = read_pack(config.pack, config.profile)
         pairs += packed + packed_native
         val_sets.update(packed_val)
+    pairs = oversampled(pairs, config.oversample)
     if not pairs or not val_sets:
         raise ValueError("no training frames or no validation frames: give --data and --val")
     val_sets = {name: ps[: config.val_limit or None] for name, ps in val_sets.items()}
@@ -211,7 +230,13 @@ def main(config: TrainConfig) -> Path:
         network = network.to(memory_format=torch.channels_last)
     ema = copy.deepcopy(network).eval().requires_grad_(False) if config.ema else None
     forward = torch.compile(network) if config.compile else network
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = torch.optim.Adam(
+        network.parameters(),
+        lr=config.lr,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        fused=device.type == "cuda",
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     sampler = PatchSampler(pairs, profile.scale, max(config.patch, config.late_patch), config.seed)
     step, best, history = 0, -math.inf, []
@@ -263,11 +288,17 @@ def main(config: TrainConfig) -> Path:
 
     started = time.monotonic() - (history[-1]["seconds"] if history else 0.0)
     bar = tqdm(total=config.steps, initial=step, desc="train", dynamic_ncols=True)
-    running = 0.0
+    running: torch.Tensor | float = 0.0
+    if ema is not None:
+        ema_params, net_params = list(ema.parameters()), list(network.parameters())
     stop_at = config.steps
     while step < stop_at:
-        lr_batch, hr_batch = sampler.batch(config.batch, patch_at(step, config))
-        lr_batch, hr_batch = lr_batch.to(device), hr_batch.to(device)
+        lr_u8, hr_u8 = sampler.batch_uint8(config.batch, patch_at(step, config))
+        if device.type == "cuda":
+            # Pinned and asynchronous: the host samples the next batch while the GPU trains.
+            lr_u8, hr_u8 = lr_u8.pin_memory(), hr_u8.pin_memory()
+        lr_batch = lr_u8.to(device, non_blocking=True).float()
+        hr_batch = hr_u8.to(device, non_blocking=True).float()
         if config.channels_last:
             lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         with autocast(device):
@@ -278,15 +309,15 @@ def main(config: TrainConfig) -> Path:
         scheduler.step()
         if ema is not None:
             with torch.no_grad():
-                for e, p in zip(ema.parameters(), network.parameters(), strict=True):
-                    e.lerp_(p, 1.0 - config.ema)
+                torch._foreach_lerp_(ema_params, net_params, 1.0 - config.ema)
         step += 1
-        running += loss.item()
+        running += loss.detach()  # a device tensor: read (a sync) only when logged
         bar.update(1)
         if step % config.log_every == 0:
-            writer.add_scalar("train/l1", running / config.log_every, step)
+            running = float(running) / config.log_every
+            writer.add_scalar("train/l1", running, step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-            bar.set_postfix(l1=f"{running / config.log_every:.2f}", best=f"{best:.2f}")
+            bar.set_postfix(l1=f"{running:.2f}", best=f"{best:.2f}")
             running = 0.0
         out_of_time = config.max_minutes and time.monotonic() - started > config.max_minutes * 60
         if out_of_time:

@@ -381,3 +381,20 @@ def test_raw_weights_come_out_of_last_pt_validated(image_folder: Path, tmp_path:
     pairs = load_pairs(image_folder, Profile.parse("native:2:png"), progress=False)
     served = np.mean([psnr_y(restorer.restore([p.lr])[0], p.hr, 2) for p in pairs])
     assert info.extra["val"][image_folder.name] == pytest.approx(served, abs=1e-6)
+
+
+def test_oversampling_lists_a_cameras_frames_k_times_and_refuses_unknown_cameras() -> None:
+    from models.data import Pair
+    from models.train import oversampled
+
+    frame = np.zeros((8, 8, 3), np.uint8)
+    pairs = [Pair(name, frame, frame) for name in ("night/1.jpg", "night/2.jpg", "day/1.jpg")]
+    drawn = oversampled(pairs, ["night=3"])
+    assert [p.name for p in drawn].count("night/1.jpg") == 3
+    assert [p.name for p in drawn].count("day/1.jpg") == 1
+    assert len(drawn) == 7 and drawn[0] is pairs[0]  # references, not copies
+    assert oversampled(pairs, []) == pairs
+    with pytest.raises(ValueError, match="no training frames"):
+        oversampled(pairs, ["dusk=2"])
+    with pytest.raises(ValueError, match="CAMERA=K"):
+        oversampled(pairs, ["night=x"])
