@@ -144,7 +144,7 @@ def oversampled(pairs: list[Pair], rules: list[str]) -> list[Pair]:
     for rule in rules:
         camera, _, times = rule.partition("=")
         if not camera or not times.isdigit() or int(times) < 1:
-            raise ValueError(f"--oversample wants CAMERA=K with K a whole number >= 1, not {rule!r}")
+            raise ValueError(f"--oversample wants CAMERA=K, K a whole number >= 1, not {rule!r}")
         weights[camera] = int(times)
     found = {p.name.split("/")[0] for p in pairs}
     missing = sorted(set(weights) - found)
