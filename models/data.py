@@ -70,9 +70,7 @@ class PatchSampler:
         lr, hr = self.batch_uint8(size, patch)
         return lr.float(), hr.float()
 
-    def batch_uint8(
-        self, size: int, patch: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch_uint8(self, size: int, patch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """`batch` as uint8 (a quarter of the bytes to copy to a GPU; convert there)."""
         s, p = self.scale, min(patch or self.patch, self.patch)
         lrs, hrs = [], []
