@@ -65,6 +65,16 @@ def test_a_tight_budget_keeps_every_camera_and_says_what_was_left_out(
     assert (tmp_path / "s.zip").stat().st_size <= budget + 4096  # zip framing
 
 
+def test_val_limit_keeps_that_many_validation_frames_from_every_camera(
+    cameras: Path, tmp_path: Path
+) -> None:
+    manifest = pack(tmp_path / "v.zip", data=[str(cameras)], val=[str(cameras)], val_limit=2)
+    assert sorted(manifest["frames"]["val/train"]) == ["cam-a/000.png", "cam-b/000.png"]
+    assert len(manifest["frames"]["train"]) == 8  # training frames are not limited
+    _, _, val = read_pack(tmp_path / "v.zip", "400:2:webp-lossless")
+    assert [p.name for p in val["train"]] == sorted(manifest["frames"]["val/train"])
+
+
 def test_a_pack_made_for_another_size_is_refused(cameras: Path, tmp_path: Path) -> None:
     pack(tmp_path / "p.zip", data=[str(cameras)], val=[str(cameras)], profile="64:2:png")
     with pytest.raises(ValueError, match="packed for profile 64:2:png"):
