@@ -59,6 +59,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         "log_every",
         "seed",
         "threads",
+        "prefetch",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
     for name in ("res_scale", "lr", "lr_final_ratio", "ema", "late_from", "max_minutes"):

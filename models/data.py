@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +99,63 @@ class PatchSampler:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.generator.set_state(state["generator"])
+
+
+class Prefetcher:
+    """`PatchSampler.batch_uint8` run `depth` batches ahead on a thread, so the host samples
+    while a GPU trains (numpy and torch copies release the GIL). The batches are the ones the
+    sampler would give in order, and `state_dict` is the sampler's state before the next batch
+    handed out: a run resumed from it draws the same batches as one that never stopped."""
+
+    def __init__(
+        self,
+        sampler: PatchSampler,
+        size: int,
+        patch_at: Callable[[int], int],
+        steps: range,
+        depth: int,
+        *,
+        pin: bool = False,
+    ) -> None:
+        self._state = sampler.state_dict()
+        self._queue: queue.Queue[tuple[torch.Tensor, torch.Tensor, dict] | BaseException] = (
+            queue.Queue(maxsize=max(depth, 1))
+        )
+        self._stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for step in steps:
+                    lr, hr = sampler.batch_uint8(size, patch_at(step))
+                    if pin:
+                        lr, hr = lr.pin_memory(), hr.pin_memory()
+                    if not self._put((lr, hr, sampler.state_dict())):
+                        return
+            except BaseException as error:  # handed to the training loop, raised there
+                self._put(error)
+
+        self._thread = threading.Thread(target=produce, name="patch-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)  # type: ignore[arg-type]
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        lr, hr, self._state = item
+        return lr, hr
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self._state
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -117,6 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=0, help="fixed step count (0: fit budget)")
     parser.add_argument("--val-limit", type=int, default=0)
+    parser.add_argument("--prefetch", type=int, default=4, help="batches sampled ahead (thread)")
     parser.add_argument(
         "--oversample", action="append", default=[], metavar="CAMERA=K", help="as in train"
     )
@@ -166,6 +167,7 @@ def run(args: argparse.Namespace) -> Path:
             channels_last=cuda,  # bf16 convolutions on tensor cores want NHWC
             init=args.init,
             oversample=args.oversample,
+            prefetch=args.prefetch,
             max_minutes=max(args.minutes - (time.monotonic() - started) / 60 - 0.5, 0.1),
         )
         best = train(config)

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from models.checkpoint import ModelInfo, load_model, save_model
-from models.data import Pair, PatchSampler, load_pairs
+from models.data import Pair, PatchSampler, Prefetcher, load_pairs
 from models.degradation import Profile, bicubic_upscale
 from models.edsr import EDSR, EDSRConfig
 from models.metrics import psnr_y
@@ -87,6 +87,7 @@ class TrainConfig:
     init: str = ""  # shipped model name or .safetensors: start from its weights, fresh schedule
     hardware: str = ""  # free text for the model card's leg list (default: device and threads)
     pack: str = ""  # a `cctv-archive pack` file: training and validation frames come from it
+    prefetch: int = 0  # batches sampled ahead on a thread (0: in the loop); the same batches
     max_minutes: float = 0.0  # stop (validated and saved) once this much wall time has passed
     # "CAMERA=K": frames whose first path part is CAMERA are drawn K times as often (night cameras)
     oversample: list[str] = field(default_factory=list)
@@ -292,11 +293,27 @@ def main(config: TrainConfig) -> Path:
     if ema is not None:
         ema_params, net_params = list(ema.parameters()), list(network.parameters())
     stop_at = config.steps
+    cuda = device.type == "cuda"
+    batches = (
+        Prefetcher(
+            sampler,
+            config.batch,
+            lambda s: patch_at(s, config),
+            range(step, config.steps),
+            config.prefetch,
+            pin=cuda,
+        )
+        if config.prefetch
+        else None
+    )
     while step < stop_at:
-        lr_u8, hr_u8 = sampler.batch_uint8(config.batch, patch_at(step, config))
-        if device.type == "cuda":
-            # Pinned and asynchronous: the host samples the next batch while the GPU trains.
-            lr_u8, hr_u8 = lr_u8.pin_memory(), hr_u8.pin_memory()
+        if batches is not None:
+            lr_u8, hr_u8 = batches.next()
+        else:
+            lr_u8, hr_u8 = sampler.batch_uint8(config.batch, patch_at(step, config))
+            if cuda:
+                lr_u8, hr_u8 = lr_u8.pin_memory(), hr_u8.pin_memory()
+        # Pinned and asynchronous on a GPU: the host samples the next batch while it trains.
         lr_batch = lr_u8.to(device, non_blocking=True).float()
         hr_batch = hr_u8.to(device, non_blocking=True).float()
         if config.channels_last:
@@ -398,7 +415,7 @@ def main(config: TrainConfig) -> Path:
                     "ema": ema.state_dict() if ema is not None else None,
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "sampler": sampler.state_dict(),
+                    "sampler": (batches or sampler).state_dict(),
                     "step": step,
                     "best": best,
                     "history": history,
@@ -412,6 +429,8 @@ def main(config: TrainConfig) -> Path:
                 + ", ".join(f"{n} {s:.3f} ({s - bicubic[n]:+.3f})" for n, s in scores.items())
                 + f", mean {mean:.3f}, best {best:.3f}, {elapsed / 60:.1f} min"
             )
+    if batches is not None:
+        batches.close()
     bar.close()
     writer.close()
     return out / "best.safetensors"

@@ -74,6 +74,45 @@ def test_a_resumed_run_ends_exactly_where_a_straight_run_does(
     assert straight.name == resumed.name == "best.safetensors"
 
 
+def test_prefetched_batches_train_exactly_as_sampled_ones_and_resume_exactly(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    plain = tiny_config(image_folder, tmp_path / "plain", steps=20, val_every=10)
+    main(plain)
+    ahead = tiny_config(image_folder, tmp_path / "ahead", steps=20, val_every=10, prefetch=3)
+    _run_until(ahead, stop_at=10)  # the thread is 3 batches ahead when the checkpoint is written
+    main(
+        tiny_config(
+            image_folder,
+            tmp_path / "ahead",
+            steps=20,
+            val_every=10,
+            prefetch=3,
+            resume=str(tmp_path / "ahead" / "last.pt"),
+        )
+    )
+    a, _ = load_model(tmp_path / "plain" / "last.safetensors")
+    b, _ = load_model(tmp_path / "ahead" / "last.safetensors")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+
+
+def test_a_sampling_error_on_the_prefetch_thread_reaches_the_training_loop() -> None:
+    from models.data import Prefetcher
+
+    class Broken:
+        def state_dict(self) -> dict:
+            return {}
+
+        def batch_uint8(self, size: int, patch: int) -> None:
+            raise ValueError("no frames")
+
+    batches = Prefetcher(Broken(), 4, lambda s: 8, range(3), 2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no frames"):
+        batches.next()
+    batches.close()
+
+
 def _run_until(config: TrainConfig, stop_at: int) -> None:
     """Run `config` but kill it right after the checkpoint at `stop_at` (as a crash would)."""
 
