@@ -104,6 +104,14 @@ def scaling_section(
     )
 
 
+def nested(markdown: str) -> str:
+    """A results file under this file's own heading: its title dropped, its headings one deeper."""
+    lines = markdown.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join("#" + line if line.startswith("#") else line for line in lines).strip()
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + scaling_text, flush=True)
 
     gpu_section = (
-        GPU_RESULTS.read_text().strip()
+        nested(GPU_RESULTS.read_text())
         if GPU_RESULTS.exists()
         else "Not run yet: no CUDA GPU on the machine that ran this. On one, run "
         "`python benchmarks/restore_gpu.py --out benchmarks/RESULTS-gpu.md` (under 5 minutes), "

@@ -43,6 +43,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         "pack": "a `cctv-archive pack` file: its training and validation frames are used",
         "hardware": "what the run ran on, for the model card (default: device and threads)",
     }
+    parser.add_argument("--loss", choices=["l1", "l2"], default=defaults["loss"])
     for name in ("out", "profile", "name", "device", "resume", "init", "hardware", "pack"):
         parser.add_argument(
             f"--{name.replace('_', '-')}", default=defaults[name], help=helps.get(name)

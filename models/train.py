@@ -48,6 +48,7 @@ RESUME_FIXED = (
     "lr",
     "lr_final_ratio",
     "ema",
+    "loss",
     "seed",
     "init",
     "pack",
@@ -73,6 +74,7 @@ class TrainConfig:
     # 2e-4 with a cosine decay to 1/100: a short run needs the larger start of the paper's range.
     lr: float = 2e-4
     lr_final_ratio: float = 0.01
+    loss: str = "l1"  # "l1" (the EDSR recipe) or "l2" (PSNR's own objective, for a last leg)
     ema: float = 0.0  # EMA decay of the weights (0: off); 0.999 is the usual SR choice
     val_every: int = 500
     val_limit: int = 0  # validate on the first N frames of each set only (0: all)
@@ -225,6 +227,10 @@ def main(config: TrainConfig) -> Path:
         for name, ps in val_sets.items()
     }
 
+    losses = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
+    if config.loss not in losses:
+        raise ValueError(f"--loss must be one of {sorted(losses)}, not {config.loss!r}")
+    objective = losses[config.loss]
     network, legs = resolve_architecture(config, profile.scale)
     network = network.to(device).train()
     if config.channels_last:
@@ -319,7 +325,7 @@ def main(config: TrainConfig) -> Path:
         if config.channels_last:
             lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         with autocast(device):
-            loss = torch.nn.functional.l1_loss(forward(lr_batch).float(), hr_batch)
+            loss = objective(forward(lr_batch).float(), hr_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -332,7 +338,7 @@ def main(config: TrainConfig) -> Path:
         bar.update(1)
         if step % config.log_every == 0:
             running = float(running) / config.log_every
-            writer.add_scalar("train/l1", running, step)
+            writer.add_scalar(f"train/{config.loss}", running, step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
             bar.set_postfix(l1=f"{running:.2f}", best=f"{best:.2f}")
             running = 0.0
@@ -386,6 +392,10 @@ def main(config: TrainConfig) -> Path:
                 "val_psnr_y": scores,
                 "val_bicubic_psnr_y": bicubic,
                 "weights": kept,
+                "loss": config.loss,
+                "batch": config.batch,
+                "patch": config.patch,
+                "lr": config.lr,
             }
             extra = {
                 "step": step,

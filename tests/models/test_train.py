@@ -437,3 +437,13 @@ def test_oversampling_lists_a_cameras_frames_k_times_and_refuses_unknown_cameras
         oversampled(pairs, ["dusk=2"])
     with pytest.raises(ValueError, match="CAMERA=K"):
         oversampled(pairs, ["night=x"])
+
+
+def test_an_l2_leg_trains_and_is_recorded_and_an_unknown_loss_is_refused(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    best = main(tiny_config(image_folder, tmp_path / "l2", steps=4, val_every=4, loss="l2"))
+    _, info = load_model(best)
+    assert info.extra["legs"][-1]["loss"] == "l2"
+    with pytest.raises(ValueError, match="--loss must be one of"):
+        main(tiny_config(image_folder, tmp_path / "l3", steps=4, loss="l3"))
