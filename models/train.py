@@ -340,7 +340,7 @@ def main(config: TrainConfig) -> Path:
             running = float(running) / config.log_every
             writer.add_scalar(f"train/{config.loss}", running, step)
             writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-            bar.set_postfix(l1=f"{running:.2f}", best=f"{best:.2f}")
+            bar.set_postfix({config.loss: f"{running:.2f}", "best": f"{best:.2f}"})
             running = 0.0
         out_of_time = config.max_minutes and time.monotonic() - started > config.max_minutes * 60
         if out_of_time:
