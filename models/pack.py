@@ -86,9 +86,12 @@ def pack(
     profile: str = "400:2:webp-lossless",
     max_bytes: int = 56 * 1024 * 1024,
     val_limit: int = 0,
+    whole: list[str] | None = None,
 ) -> dict:
     """Write the pack; returns its manifest. Validation frames go in whole, or `val_limit` of
-    each set spread over its cameras (the full sets are for `cctv-archive evaluate` afterwards)."""
+    each set spread over its cameras (the full sets are for `cctv-archive evaluate` afterwards).
+    The training frames of the cameras named in `whole` go in before any other (all of them,
+    budget allowing): the scarce ones, such as night cameras, are not thinned like the rest."""
     chosen = Profile.parse(profile)
     native = Profile(hr_size=None, scale=chosen.scale, codec=chosen.codec)
     val_frames = []
@@ -102,6 +105,11 @@ def pack(
         [f for folder in data for f in _frames(folder, "train", chosen)]
         + [f for folder in native_data or [] for f in _frames(folder, "native", native)]
     )
+    first = set(whole or [])
+    unknown = first - {f.name.split("/")[0] for f in candidates}
+    if unknown:
+        raise ValueError(f"--whole names cameras with no training frames: {sorted(unknown)[:5]}")
+    candidates.sort(key=lambda f: f.name.split("/")[0] not in first)  # stable: order kept
     kept, used = [], 0
     for frame in candidates:
         if used + len(frame.data) <= budget:
@@ -173,6 +181,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--val-limit", type=int, default=0, help="frames of each validation set (0: all)"
     )
+    parser.add_argument(
+        "--whole",
+        action="append",
+        default=[],
+        metavar="CAMERA",
+        help="put every training frame of this camera in first (repeatable), e.g. sg-2701",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -184,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         max_bytes=int(args.max_mib * 1024 * 1024),
         val_limit=args.val_limit,
+        whole=args.whole,
     )
     counts = ", ".join(f"{g} {len(n)}" for g, n in manifest["frames"].items())
     print(

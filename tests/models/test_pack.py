@@ -75,6 +75,25 @@ def test_val_limit_keeps_that_many_validation_frames_from_every_camera(
     assert [p.name for p in val["train"]] == sorted(manifest["frames"]["val/train"])
 
 
+def test_whole_cameras_go_in_entire_before_the_others_are_thinned(
+    cameras: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    val_only = pack(tmp_path / "v.zip", data=[], val=[str(image_folder)])["bytes"]
+    full = pack(tmp_path / "full.zip", data=[str(cameras)], val=[str(image_folder)])["bytes"]
+    budget = val_only + 5 * (full - val_only) // 8  # about 5 of the 8 training frames
+    kept = pack(
+        tmp_path / "w.zip",
+        data=[str(cameras)],
+        val=[str(image_folder)],
+        max_bytes=budget,
+        whole=["cam-b"],
+    )["frames"]["train"]
+    assert {f"cam-b/{i:03d}.png" for i in range(4)} <= set(kept)
+    assert any(name.startswith("cam-a/") for name in kept) and len(kept) < 8
+    with pytest.raises(ValueError, match="--whole names cameras"):
+        pack(tmp_path / "x.zip", data=[str(cameras)], val=[str(image_folder)], whole=["cam-z"])
+
+
 def test_a_pack_made_for_another_size_is_refused(cameras: Path, tmp_path: Path) -> None:
     pack(tmp_path / "p.zip", data=[str(cameras)], val=[str(cameras)], profile="64:2:png")
     with pytest.raises(ValueError, match="packed for profile 64:2:png"):
