@@ -312,135 +312,141 @@ def main(config: TrainConfig) -> Path:
         if config.prefetch
         else None
     )
-    while step < stop_at:
-        if batches is not None:
-            lr_u8, hr_u8 = batches.next()
-        else:
-            lr_u8, hr_u8 = sampler.batch_uint8(config.batch, patch_at(step, config))
-            if cuda:
-                lr_u8, hr_u8 = lr_u8.pin_memory(), hr_u8.pin_memory()
-        # Pinned and asynchronous on a GPU: the host samples the next batch while it trains.
-        lr_batch = lr_u8.to(device, non_blocking=True).float()
-        hr_batch = hr_u8.to(device, non_blocking=True).float()
-        if config.channels_last:
-            lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
-        with autocast(device):
-            loss = objective(forward(lr_batch).float(), hr_batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_params, net_params, 1.0 - config.ema)
-        step += 1
-        running += loss.detach()  # a device tensor: read (a sync) only when logged
-        bar.update(1)
-        if step % config.log_every == 0:
-            running = float(running) / config.log_every
-            writer.add_scalar(f"train/{config.loss}", running, step)
-            writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-            bar.set_postfix({config.loss: f"{running:.2f}", "best": f"{best:.2f}"})
-            running = 0.0
-        out_of_time = config.max_minutes and time.monotonic() - started > config.max_minutes * 60
-        if out_of_time:
-            tqdm.write(f"stopping at step {step}: --max-minutes {config.max_minutes} reached")
-            stop_at = step
-        if step % config.val_every == 0 or step == config.steps or out_of_time:
-            info = ModelInfo(config.name, network.config, profile.degradation_id, "")
-            # With EMA both are measured and the better kept: early in a warm restart the
-            # average still carries much of the starting weights and scores below the raw ones.
-            candidates = {"raw": network} if ema is None else {"ema": ema, "raw": network}
-            measured = {
-                kind: {name: validate(weights, info, ps, device) for name, ps in val_sets.items()}
-                for kind, weights in candidates.items()
-            }
-            kept = max(measured, key=lambda k: np.mean([v[0] for v in measured[k].values()]))
-            shipped = candidates[kept]
-            scores = {name: score for name, (score, _) in measured[kept].items()}
-            for name, (score, sample) in measured[kept].items():
-                writer.add_scalar(f"val/{name}/psnr_y", score, step)
-                writer.add_scalar(
-                    f"val/{name}/gain_over_bicubic", scores[name] - bicubic[name], step
-                )
-                writer.add_image(f"val/{name}/sample", sample, step, dataformats="HWC")
-            mean = float(np.mean(list(scores.values())))
-            mean_gain = float(np.mean([scores[n] - bicubic[n] for n in scores]))
-            writer.add_scalar("val/mean/psnr_y", mean, step)
-            writer.add_scalar("val/mean/gain_over_bicubic", mean_gain, step)
-            elapsed = time.monotonic() - started
-            history.append(
-                {
-                    "step": step,
-                    "psnr_y": mean,
-                    "val": scores,
-                    "gain": {n: scores[n] - bicubic[n] for n in scores},
-                    "weights": kept,
-                    **(
-                        {"val_raw": {n: v[0] for n, v in measured["raw"].items()}}
-                        if ema is not None
-                        else {}
-                    ),
-                    "seconds": round(elapsed, 1),
+    try:
+        while step < stop_at:
+            if batches is not None:
+                lr_u8, hr_u8 = batches.next()
+            else:
+                lr_u8, hr_u8 = sampler.batch_uint8(config.batch, patch_at(step, config))
+                if cuda:
+                    lr_u8, hr_u8 = lr_u8.pin_memory(), hr_u8.pin_memory()
+            # Pinned and asynchronous on a GPU: the host samples the next batch while it trains.
+            lr_batch = lr_u8.to(device, non_blocking=True).float()
+            hr_batch = hr_u8.to(device, non_blocking=True).float()
+            if config.channels_last:
+                lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                loss = objective(forward(lr_batch).float(), hr_batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(ema_params, net_params, 1.0 - config.ema)
+            step += 1
+            running += loss.detach()  # a device tensor: read (a sync) only when logged
+            bar.update(1)
+            if step % config.log_every == 0:
+                running = float(running) / config.log_every
+                writer.add_scalar(f"train/{config.loss}", running, step)
+                writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
+                bar.set_postfix({config.loss: f"{running:.2f}", "best": f"{best:.2f}"})
+                running = 0.0
+            out_of_time = (
+                config.max_minutes and time.monotonic() - started > config.max_minutes * 60
+            )
+            if out_of_time:
+                tqdm.write(f"stopping at step {step}: --max-minutes {config.max_minutes} reached")
+                stop_at = step
+            if step % config.val_every == 0 or step == config.steps or out_of_time:
+                info = ModelInfo(config.name, network.config, profile.degradation_id, "")
+                # With EMA both are measured and the better kept: early in a warm restart the
+                # average still carries much of the starting weights and scores below the raw ones.
+                candidates = {"raw": network} if ema is None else {"ema": ema, "raw": network}
+                measured = {
+                    kind: {
+                        name: validate(weights, info, ps, device) for name, ps in val_sets.items()
+                    }
+                    for kind, weights in candidates.items()
                 }
-            )
-            leg = {
-                "from": config.init or None,
-                "steps": step,
-                "hardware": hardware,
-                "minutes": round(elapsed / 60, 1),
-                "val_psnr_y": scores,
-                "val_bicubic_psnr_y": bicubic,
-                "weights": kept,
-                "loss": config.loss,
-                "batch": config.batch,
-                "patch": config.patch,
-                "lr": config.lr,
-            }
-            extra = {
-                "step": step,
-                "val_psnr_y": mean,
-                "val": scores,
-                "val_bicubic_psnr_y": bicubic,
-                "train_seconds": round(elapsed, 1),
-                "ema": config.ema,
-                "weights": kept,
-                "profile": str(profile),
-                "legs": [*legs, leg],
-            }
-            names = ["last"] + (["best"] if mean > best else [])
-            best = max(best, mean)
-            for kind in names:
-                save_model(
-                    out / f"{kind}.safetensors",
-                    shipped,
-                    name=config.name,
-                    degradation_id=profile.degradation_id,
-                    extra=extra,
+                kept = max(measured, key=lambda k: np.mean([v[0] for v in measured[k].values()]))
+                shipped = candidates[kept]
+                scores = {name: score for name, (score, _) in measured[kept].items()}
+                for name, (score, sample) in measured[kept].items():
+                    writer.add_scalar(f"val/{name}/psnr_y", score, step)
+                    writer.add_scalar(
+                        f"val/{name}/gain_over_bicubic", scores[name] - bicubic[name], step
+                    )
+                    writer.add_image(f"val/{name}/sample", sample, step, dataformats="HWC")
+                mean = float(np.mean(list(scores.values())))
+                mean_gain = float(np.mean([scores[n] - bicubic[n] for n in scores]))
+                writer.add_scalar("val/mean/psnr_y", mean, step)
+                writer.add_scalar("val/mean/gain_over_bicubic", mean_gain, step)
+                elapsed = time.monotonic() - started
+                history.append(
+                    {
+                        "step": step,
+                        "psnr_y": mean,
+                        "val": scores,
+                        "gain": {n: scores[n] - bicubic[n] for n in scores},
+                        "weights": kept,
+                        **(
+                            {"val_raw": {n: v[0] for n, v in measured["raw"].items()}}
+                            if ema is not None
+                            else {}
+                        ),
+                        "seconds": round(elapsed, 1),
+                    }
                 )
-            atomic_torch_save(
-                {
-                    "train_config": asdict(config),
-                    "model": network.state_dict(),
-                    "ema": ema.state_dict() if ema is not None else None,
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "sampler": (batches or sampler).state_dict(),
+                leg = {
+                    "from": config.init or None,
+                    "steps": step,
+                    "hardware": hardware,
+                    "minutes": round(elapsed / 60, 1),
+                    "val_psnr_y": scores,
+                    "val_bicubic_psnr_y": bicubic,
+                    "weights": kept,
+                    "loss": config.loss,
+                    "batch": config.batch,
+                    "patch": config.patch,
+                    "lr": config.lr,
+                }
+                extra = {
                     "step": step,
-                    "best": best,
-                    "history": history,
-                    "torch_rng": torch.get_rng_state(),
-                },
-                out / "last.pt",
-            )
-            (out / "history.json").write_text(json.dumps(history, indent=2))
-            tqdm.write(
-                f"step {step} ({kept} weights): "
-                + ", ".join(f"{n} {s:.3f} ({s - bicubic[n]:+.3f})" for n, s in scores.items())
-                + f", mean {mean:.3f}, best {best:.3f}, {elapsed / 60:.1f} min"
-            )
-    if batches is not None:
-        batches.close()
+                    "val_psnr_y": mean,
+                    "val": scores,
+                    "val_bicubic_psnr_y": bicubic,
+                    "train_seconds": round(elapsed, 1),
+                    "ema": config.ema,
+                    "weights": kept,
+                    "profile": str(profile),
+                    "legs": [*legs, leg],
+                }
+                names = ["last"] + (["best"] if mean > best else [])
+                best = max(best, mean)
+                for kind in names:
+                    save_model(
+                        out / f"{kind}.safetensors",
+                        shipped,
+                        name=config.name,
+                        degradation_id=profile.degradation_id,
+                        extra=extra,
+                    )
+                atomic_torch_save(
+                    {
+                        "train_config": asdict(config),
+                        "model": network.state_dict(),
+                        "ema": ema.state_dict() if ema is not None else None,
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "sampler": (batches or sampler).state_dict(),
+                        "step": step,
+                        "best": best,
+                        "history": history,
+                        "torch_rng": torch.get_rng_state(),
+                    },
+                    out / "last.pt",
+                )
+                (out / "history.json").write_text(json.dumps(history, indent=2))
+                tqdm.write(
+                    f"step {step} ({kept} weights): "
+                    + ", ".join(f"{n} {s:.3f} ({s - bicubic[n]:+.3f})" for n, s in scores.items())
+                    + f", mean {mean:.3f}, best {best:.3f}, {elapsed / 60:.1f} min"
+                )
+    finally:
+        if batches is not None:
+            batches.close()  # also when the loop raises: no thread left behind
     bar.close()
     writer.close()
     return out / "best.safetensors"
