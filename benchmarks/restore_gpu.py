@@ -3,7 +3,7 @@ in fp16 and bf16 (channels-last, one CUDA graph per shape, pinned host memory), 
 
     python benchmarks/restore_gpu.py [--model default] [--sizes 200x200 640x360]
         [--batches 1 4 16 64] [--dtypes fp16 bf16] [--seconds 2] [--peak-tflops N]
-        [--out benchmarks/RESULTS-gpu.md] [--device cuda]
+        [--out benchmarks/RESULTS-gpu.md] [--device cuda] [--compile]
 
 A row times the whole path a batch pays for on the device: uint8 frames written into pinned host
 memory, copied in asynchronously, converted, the network, clamped and rounded to uint8 on the
@@ -92,7 +92,13 @@ class DevicePath:
     on CUDA replayed as one graph (no per-kernel launch cost at small batches)."""
 
     def __init__(
-        self, network: nn.Module, device: torch.device, dtype: torch.dtype, shape: tuple[int, ...]
+        self,
+        network: nn.Module,
+        device: torch.device,
+        dtype: torch.dtype,
+        shape: tuple[int, ...],
+        *,
+        compile: bool = False,
     ) -> None:
         n, h, w, _ = shape
         s = network.config.scale  # type: ignore[union-attr]
@@ -100,6 +106,11 @@ class DevicePath:
         self.device = device
         self.network = copy.deepcopy(network).eval().to(device, dtype=dtype)
         self.network = self.network.to(memory_format=torch.channels_last)
+        if compile:
+            # Inductor fuses the ReLUs, residual adds and conversions into the convolutions'
+            # neighbours and autotunes their kernels; the graph below is still captured by hand.
+            mode = "max-autotune-no-cudagraphs" if cuda else "default"
+            self.network = torch.compile(self.network, mode=mode, dynamic=False)  # type: ignore[assignment]
         self.dtype = dtype
         self.host_in = torch.empty(shape, dtype=torch.uint8, pin_memory=cuda)
         self.host_out = torch.empty((n, h * s, w * s, 3), dtype=torch.uint8, pin_memory=cuda)
@@ -167,6 +178,8 @@ def measure(
     dtypes: list[str],
     seconds: float,
     peak: float | None,
+    *,
+    compile: bool = False,
 ) -> tuple[list[Row], dict[str, float]]:
     rng = np.random.default_rng(0)
     rows, plain = [], {}
@@ -180,7 +193,7 @@ def measure(
             for batch in batches:
                 frames = rng.integers(0, 256, (batch, h, w, 3), dtype=np.uint8)
                 try:
-                    path = DevicePath(network, device, DTYPES[name], frames.shape)
+                    path = DevicePath(network, device, DTYPES[name], frames.shape, compile=compile)
                     agreement = psnr(path.run(frames), reference(fp32, frames, device))
                     rate = frames_per_second(path.run, frames, seconds)
                 except torch.OutOfMemoryError:
@@ -230,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="per row")
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile (max-autotune) each batch shape"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -242,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     peak = peak_flops(device, args.peak_tflops)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     started = time.perf_counter()
-    rows, plain = measure(network, device, sizes, args.batches, args.dtypes, args.seconds, peak)
+    rows, plain = measure(
+        network, device, sizes, args.batches, args.dtypes, args.seconds, peak, compile=args.compile
+    )
     command = " ".join(
         ["python benchmarks/restore_gpu.py", *(sys.argv[1:] if argv is None else argv)]
     )

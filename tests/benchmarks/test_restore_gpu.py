@@ -66,3 +66,11 @@ def test_the_script_writes_its_table(gpu: ModuleType, tmp_path: Path) -> None:
     assert sum("(best)" in row for row in rows) == 1
     limit = 1e12 / (2 * gpu.macs_per_frame(tiny(), 16, 24))
     assert all(f"| {limit:.0f} |" in row for row in rows)
+
+
+def test_the_compiled_device_path_agrees_with_the_fp32_network(gpu: ModuleType) -> None:
+    network, cpu = tiny(), torch.device("cpu")
+    frames = np.random.default_rng(2).integers(0, 256, (2, 16, 24, 3), dtype=np.uint8)
+    plain = gpu.DevicePath(network, cpu, torch.float32, frames.shape).run(frames).copy()
+    compiled = gpu.DevicePath(network, cpu, torch.float32, frames.shape, compile=True)
+    assert psnr(compiled.run(frames), plain) >= 60.0
