@@ -48,6 +48,12 @@ def load_pairs(folder: str | Path, profile: Profile, *, progress: bool = True) -
     return [make_pair(p, profile, Path(folder)) for p in it]
 
 
+def camera_of(name: str) -> str:
+    """The camera of a frame named by its path under a data folder (`cam-5/001.jpg`): the first
+    path part (a frame directly in the folder is its own camera)."""
+    return name.split("/")[0]
+
+
 class PatchSampler:
     """Random aligned LR/HR patches with flips and 90-degree rotations (the EDSR recipe).
 

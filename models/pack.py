@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models.data import Pair, find_images
+from models.data import Pair, camera_of, find_images
 from models.degradation import Profile
 
 MANIFEST = "manifest.json"
@@ -57,7 +57,7 @@ def _round_robin(frames: list[Frame]) -> list[Frame]:
     frames evenly spaced: 0, 1/2, 1/4, 3/4... of its sequence."""
     cameras: dict[str, list[Frame]] = {}
     for f in frames:
-        cameras.setdefault(f.name.split("/")[0], []).append(f)
+        cameras.setdefault(camera_of(f.name), []).append(f)
 
     def spread(items: list[Frame]) -> list[Frame]:
         order, seen = [], set()
@@ -106,10 +106,10 @@ def pack(
         + [f for folder in native_data or [] for f in _frames(folder, "native", native)]
     )
     first = set(whole or [])
-    unknown = first - {f.name.split("/")[0] for f in candidates}
+    unknown = first - {camera_of(f.name) for f in candidates}
     if unknown:
         raise ValueError(f"--whole names cameras with no training frames: {sorted(unknown)[:5]}")
-    candidates.sort(key=lambda f: f.name.split("/")[0] not in first)  # stable: order kept
+    candidates.sort(key=lambda f: camera_of(f.name) not in first)  # stable: order kept
     kept, used = [], 0
     for frame in candidates:
         if used + len(frame.data) <= budget:

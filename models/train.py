@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from models.checkpoint import ModelInfo, load_model, save_model
-from models.data import Pair, PatchSampler, Prefetcher, load_pairs
+from models.data import Pair, PatchSampler, Prefetcher, camera_of, load_pairs
 from models.degradation import Profile, bicubic_upscale
 from models.edsr import EDSR, EDSRConfig
 from models.metrics import psnr_y
@@ -149,11 +149,11 @@ def oversampled(pairs: list[Pair], rules: list[str]) -> list[Pair]:
         if not camera or not times.isdigit() or int(times) < 1:
             raise ValueError(f"--oversample wants CAMERA=K, K a whole number >= 1, not {rule!r}")
         weights[camera] = int(times)
-    found = {p.name.split("/")[0] for p in pairs}
+    found = {camera_of(p.name) for p in pairs}
     missing = sorted(set(weights) - found)
     if missing:
         raise ValueError(f"--oversample names cameras with no training frames: {missing[:5]}")
-    return [p for p in pairs for _ in range(weights.get(p.name.split("/")[0], 1))]
+    return [p for p in pairs for _ in range(weights.get(camera_of(p.name), 1))]
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:

@@ -67,10 +67,7 @@ def test_a_resumed_run_ends_exactly_where_a_straight_run_does(
             resume=str(tmp_path / "halves" / "last.pt"),
         )
     )
-    a, _ = load_model(tmp_path / "straight" / "last.safetensors")
-    b, _ = load_model(tmp_path / "halves" / "last.safetensors")
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    _assert_same_weights(tmp_path / "straight", tmp_path / "halves")
     assert straight.name == resumed.name == "best.safetensors"
 
 
@@ -91,10 +88,7 @@ def test_prefetched_batches_train_exactly_as_sampled_ones_and_resume_exactly(
             resume=str(tmp_path / "ahead" / "last.pt"),
         )
     )
-    a, _ = load_model(tmp_path / "plain" / "last.safetensors")
-    b, _ = load_model(tmp_path / "ahead" / "last.safetensors")
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
+    _assert_same_weights(tmp_path / "plain", tmp_path / "ahead")
 
 
 def test_a_sampling_error_on_the_prefetch_thread_reaches_the_training_loop() -> None:
@@ -111,6 +105,14 @@ def test_a_sampling_error_on_the_prefetch_thread_reaches_the_training_loop() -> 
     with pytest.raises(ValueError, match="no frames"):
         batches.next()
     batches.close()
+
+
+def _assert_same_weights(run_a: Path, run_b: Path) -> None:
+    """The two runs' last weights are bit-for-bit equal."""
+    a, _ = load_model(run_a / "last.safetensors")
+    b, _ = load_model(run_b / "last.safetensors")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=name)
 
 
 def _run_until(config: TrainConfig, stop_at: int) -> None:
