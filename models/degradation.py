@@ -113,12 +113,15 @@ class Profile:
 
     def canonicalise(self, image: Image.Image) -> Image.Image:
         """RGB at the profile's HR size (the study's 400x400), or modcropped at native size."""
-        image = image.convert("RGB")
+        # Always a new image, but made once: an RGB input is resized or cropped directly, with
+        # no intermediate copy (`convert` copies even when the mode is already RGB).
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
         if self.hr_size is not None:
-            if image.size != (self.hr_size, self.hr_size):
-                image = image.resize((self.hr_size, self.hr_size), Image.Resampling.BICUBIC)
-            return image
-        return modcrop(image, self.scale)
+            size = (self.hr_size, self.hr_size)
+            if rgb.size != size:
+                return rgb.resize(size, Image.Resampling.BICUBIC)
+            return rgb.copy() if rgb is image else rgb
+        return modcrop(rgb, self.scale)
 
     def downsample(self, hr: Image.Image) -> Image.Image:
         """Bicubic (a=-0.5) with the kernel widened by the scale: anti-aliased, like MATLAB's

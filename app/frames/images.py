@@ -120,7 +120,8 @@ def to_rgb8(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    # A decoded upload is this call's own: an RGB one is returned as it is, not copied.
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _open(data: bytes, fmt: str, max_pixels: int) -> Image.Image:

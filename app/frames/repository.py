@@ -43,24 +43,19 @@ def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
     return session.execute(statement).first() is not None
 
 
-def set_reference(session: Session, frame_id: str, key: str, size: int) -> None:
-    session.execute(
-        sa.update(Frame).where(Frame.id == frame_id).values(reference_key=key, reference_bytes=size)
-    )
-
-
 def _insert(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-def insert_if_absent(session: Session, values: dict[str, Any]) -> bool:
+def insert_if_absent(session: Session, values: dict[str, Any]) -> Frame | None:
     """Insert a frame unless one with the same camera + bytes or idempotency key exists (a
-    concurrent identical upload); True if this call inserted it."""
+    concurrent identical upload); the new frame if this call inserted it, else None."""
     insert = _insert(session)
-    # RETURNING, not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO NOTHING.
-    statement = insert(Frame).values(**values).on_conflict_do_nothing().returning(Frame.id)
-    return session.execute(statement).first() is not None
+    # RETURNING the row (not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO
+    # NOTHING) gives the frame in the same statement, with no second SELECT.
+    statement = insert(Frame).values(**values).on_conflict_do_nothing().returning(Frame)
+    return session.scalars(statement).first()
 
 
 def _filtered(

@@ -120,7 +120,7 @@ def _ingest_new(
         kept_key = original_key(frame_id, decoded.format)
         _put(store, session, written, kept_key, upload.data, f"image/{decoded.format}")
 
-    inserted = repository.insert_if_absent(
+    frame = repository.insert_if_absent(
         session,
         {
             "id": frame_id,
@@ -149,7 +149,7 @@ def _ingest_new(
             "original_key": kept_key,
         },
     )
-    if not inserted:
+    if frame is None:
         # The same upload raced us in and won: keep its copy, drop ours.
         image.close()
         for blob in written:
@@ -167,10 +167,8 @@ def _ingest_new(
         reference = encode_png(profile.canonicalise(image))
         ref_key = reference_key(frame_id)
         _put(store, session, written, ref_key, reference, "image/png")
-        repository.set_reference(session, frame_id, ref_key, len(reference))
+        frame.reference_key, frame.reference_bytes = ref_key, len(reference)
     image.close()
-    frame = repository.get(session, frame_id)
-    assert frame is not None
     return Ingested(frame, created=True)
 
 

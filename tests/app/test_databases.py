@@ -133,15 +133,17 @@ def _values(row: object) -> dict[str, object]:
     return {column.key: getattr(row, column.key) for column in table.columns}
 
 
-def test_frame_insert_if_absent_tells_whether_it_inserted(
+def test_frame_insert_if_absent_returns_the_frame_it_inserted(
     migrated: sessionmaker[Session],
 ) -> None:
     with migrated() as session:
-        assert frames_repository.insert_if_absent(session, _values(_frame("f1"))) is True
+        frame = frames_repository.insert_if_absent(session, _values(_frame("f1")))
+        assert frame is not None
+        assert (frame.id, frame.camera_id, frame.tags) == ("f1", "cam-1", ["gate", "night"])
         session.commit()
     with migrated() as session:
         again = _values(_frame("f2"))  # the same camera and original: a racing repeat upload
-        assert frames_repository.insert_if_absent(session, again) is False
+        assert frames_repository.insert_if_absent(session, again) is None
         session.commit()
         assert session.scalar(sa.select(sa.func.count()).select_from(Frame)) == 1
 

@@ -50,6 +50,25 @@ def test_native_profile_modcrops_instead_of_resizing() -> None:
     assert profile.store(hr).width == 53
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+@pytest.mark.parametrize("size", [(400, 400), (640, 360)])
+def test_canonicalise_gives_a_new_image_with_convert_then_resize_pixels(
+    mode: str, size: tuple[int, int], tmp_path: Path
+) -> None:
+    # RGB input skips `convert`'s copy; the pixels must be those of convert-then-resize, and the
+    # result must outlive the file it came from.
+    path = tmp_path / "frame.png"
+    Image.fromarray(scene(size[1], size[0], seed=7)).convert(mode).save(path)
+    with Image.open(path) as image:
+        expected = image.convert("RGB")
+        if expected.size != (400, 400):
+            expected = expected.resize((400, 400), Image.Resampling.BICUBIC)
+        hr = Profile().canonicalise(image)
+        assert hr is not image
+    assert hr.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(hr), np.asarray(expected))
+
+
 def test_lossy_codecs_change_pixels_and_lossless_do_not() -> None:
     hr = Profile().canonicalise(Image.fromarray(scene()))
     reference = np.asarray(Profile().downsample(hr))
