@@ -52,9 +52,12 @@ class Settings(BaseSettings):
     restore_workers: int = Field(2, ge=1, le=64)
     restore_queue_size: int = Field(64, ge=1)
     restore_batch_size: int = Field(8, ge=1, le=256)
-    # CPU engine (issue 13): auto serves int8 (OpenVINO, the `int8` extra) when it is installed
-    # and agrees with torch, else torch (exact, always there); on CUDA always torch fp16.
-    restore_engine: Literal["auto", "torch", "openvino-int8", "onnx-int8"] = "auto"
+    # CPU engine (issue 13): auto serves OpenVINO (the `int8` extra) when it is installed and
+    # agrees with torch: bf16 where the CPU computes it natively (AMX), else int8; otherwise torch
+    # (exact, always there). On CUDA always torch fp16.
+    restore_engine: Literal["auto", "torch", "openvino-bf16", "openvino-int8", "onnx-int8"] = (
+        "auto"
+    )
     # Frames the int8 engine is calibrated on, once per weights (then cached in ~/.cache);
     # empty: ../shared/data/cctv/train beside the repository.
     restore_calibration_dir: Path | None = None

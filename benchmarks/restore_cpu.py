@@ -3,8 +3,9 @@
     python benchmarks/restore_cpu.py [--data ../shared/data/cctv] [--threads 2] [--repeat 5]
         [--quality-every 4]
 
-"Served" is what the service loads (`CCTV_RESTORE_ENGINE=auto`: the int8 engine when installed
-and in agreement, else torch; frames up to 512x512 LR whole, tiles of one shape batched).
+"Served" is what the service loads (`CCTV_RESTORE_ENGINE=auto`: OpenVINO bf16 where the CPU
+computes bf16 natively, else the int8 engine, when installed and in agreement, else torch; frames
+up to 512x512 LR whole, tiles of one shape batched).
 "Plain" is the same weights in eager PyTorch fp32, one whole frame per forward pass. "Before" is
 the served path as it was before issue 13 (torch, 256-pixel tiles one at a time). Timings are
 interleaved (plain, served, plain, ...) so a machine that slows down mid-run slows every column,

@@ -4,8 +4,8 @@ concurrent clients; markdown tables and one PNG.
     python benchmarks/scaling.py [--threads 2] [--frames 8] [--repeat 3] [--ingest-frames 48]
         [--clients 1 4 16] [--plot benchmarks/scaling.png] [--data ../shared/data/cctv]
 
-Restore runs the served engine (`restore_cpu.load(MODEL, "auto")`: the int8 engine when it is
-installed and agrees with torch, else torch) on `--frames` camera-like 200x200 LR frames:
+Restore runs the served engine (`restore_cpu.load(MODEL, "auto")`: OpenVINO bf16 or int8 when
+installed and in agreement with torch, else torch) on `--frames` camera-like 200x200 LR frames:
 
 - against batch size: one process on `--threads` threads restores the frames in batches of 1, 2,
   4 and 8 (interleaved, median of `--repeat`, as benchmarks/restore_cpu.py times);
@@ -126,7 +126,7 @@ def _start_worker(
     count: int,
     barrier: Any,
 ) -> None:
-    torch.set_num_threads(threads)  # before loading: the int8 engine takes its thread count then
+    torch.set_num_threads(threads)  # before loading: an OpenVINO engine takes its thread count then
     _worker["restorer"] = restore_cpu.load(model, engine, calibration=calibration)
     _worker["frames"] = camera_frames(size, count)
     _worker["barrier"] = barrier

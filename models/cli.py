@@ -65,7 +65,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
     for name in ("res_scale", "lr", "lr_final_ratio", "ema", "late_from", "max_minutes"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=defaults[name])
-    for name in ("channels_last", "compile"):
+    for name in ("channels_last", "compile", "bf16"):
         parser.add_argument(f"--{name.replace('_', '-')}", action="store_true")
 
 

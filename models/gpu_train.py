@@ -35,8 +35,10 @@ def steps_per_second(
     steps: int = 10,
     channels_last: bool = False,
     compile: bool = False,
+    bf16: bool = False,
 ) -> float:
-    """Optimiser steps per second of this architecture on random patches (after warm-up)."""
+    """Optimiser steps per second of this architecture on random patches (after warm-up);
+    `bf16`: bf16 autocast on the CPU too (CUDA always trains in bf16)."""
     torch.manual_seed(0)
     network = EDSR(config).to(device).train()
     if channels_last:
@@ -49,7 +51,7 @@ def steps_per_second(
         lr = lr.contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
-        with autocast(device):
+        with autocast(device, cpu_bf16=bf16):
             loss = torch.nn.functional.l1_loss(forward(lr).float(), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -37,7 +37,7 @@ class Restorer:
     stays bounded (a 640x360 frame runs whole: overlaps would cost 40% more work); with `overlap`
     at least the receptive radius, tiles give the same pixels as the whole frame. Tiles of one
     shape go through the network together. `run`, when given, replaces the torch network on the
-    CPU (an int8 engine from models.engines), and `engine` names it.
+    CPU (a bf16 or int8 engine from models.engines), and `engine` names it.
     """
 
     def __init__(
@@ -77,8 +77,9 @@ class Restorer:
     ) -> Restorer:
         """A shipped model by name (models/weights/NAME.safetensors) or a model file by path.
 
-        `engine`: "torch" (exact), an int8 engine of models.engines, or "auto": on a CPU the first
-        int8 engine that is installed and agrees with torch, else torch. An engine that cannot
+        `engine`: "torch" (exact), an engine of models.engines, or "auto": on a CPU the first
+        engine that is installed and agrees with torch (OpenVINO bf16 where the CPU computes bf16
+        natively, then the int8 engines), else torch. An engine that cannot
         run falls back to torch with a logged reason."""
         path = resolve_model_path(name_or_path)
         network, info = load_model(path)
@@ -112,17 +113,23 @@ class Restorer:
                     "engine %s runs on the CPU only; using torch on %s", engine, self.device
                 )
             return self.engine
-        candidates = ["openvino-int8", "onnx-int8"] if engine == "auto" else [engine]
+        candidates = [engine]
+        if engine == "auto":  # the fastest first: bf16 only where the CPU computes it natively
+            candidates = ["openvino-bf16"] if engines.native_bf16() else []
+            candidates += ["openvino-int8", "onnx-int8"]
         for name in candidates:
             try:
-                model = engines.quantized_model(
-                    self.network,
-                    self.weights_sha256,
-                    calibration,
-                    cache,
-                    shipped=shipped,
-                    degradation_id=self.degradation_id,
-                )
+                if name in engines.FP32_ENGINES:
+                    model = engines.fp32_model(self.network, self.weights_sha256, cache)
+                else:
+                    model = engines.quantized_model(
+                        self.network,
+                        self.weights_sha256,
+                        calibration,
+                        cache,
+                        shipped=shipped,
+                        degradation_id=self.degradation_id,
+                    )
                 run = engines.open_engine(name, model, torch.get_num_threads())
                 agreement = engines.agreement_db(run, self.network, model)
             except Exception as exc:  # an optional engine never stops the service: torch remains

@@ -28,6 +28,12 @@ def calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder.parent
 
 
+@pytest.fixture
+def int8_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`auto` as on a CPU without native bf16 (no AMX): the int8 engines come first."""
+    monkeypatch.setattr(engines, "native_bf16", lambda: False)
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("model") / "small.safetensors"
@@ -50,13 +56,75 @@ def test_int8_engine_agrees_with_torch_within_the_stated_tolerance(
         assert psnr(a, b) >= engines.AGREEMENT_DB
 
 
-def test_auto_picks_an_int8_engine_on_the_cpu(
+@pytest.mark.usefixtures("int8_auto")
+def test_auto_picks_an_int8_engine_on_a_cpu_without_native_bf16(
     model_file: Path, calibration: Path, tmp_path: Path
 ) -> None:
     restorer = Restorer.from_pretrained(
         str(model_file), engine="auto", calibration=calibration, cache=tmp_path
     )
     assert restorer.engine == "openvino-int8"
+
+
+def test_bf16_engine_agrees_with_torch_without_calibration_frames(
+    model_file: Path, tmp_path: Path
+) -> None:
+    plain = Restorer.from_pretrained(str(model_file))
+    fast = Restorer.from_pretrained(
+        str(model_file), engine="openvino-bf16", calibration=tmp_path / "none", cache=tmp_path
+    )
+    assert fast.engine == "openvino-bf16"
+    frames = [scene(60, 80, seed=100), scene(48, 48, seed=101)]
+    for a, b in zip(plain.restore(frames), fast.restore(frames), strict=True):
+        assert a.shape == b.shape and b.dtype == np.uint8
+        assert psnr(a, b) >= engines.AGREEMENT_DB
+
+
+def test_auto_prefers_bf16_where_the_cpu_computes_it_and_exports_once(
+    model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engines, "native_bf16", lambda: True)
+    first = Restorer.from_pretrained(
+        str(model_file), engine="auto", calibration=tmp_path / "none", cache=tmp_path
+    )
+    assert first.engine == "openvino-bf16"
+    assert (tmp_path / first.weights_sha256 / "fp32.onnx").is_file()
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("exported again although cached")
+
+    monkeypatch.setattr(engines, "export_onnx", refuse)
+    again = Restorer.from_pretrained(str(model_file), engine="auto", cache=tmp_path)
+    assert again.engine == "openvino-bf16"
+    frame = [scene(40, 40, seed=7)]
+    assert np.array_equal(first.restore(frame)[0], again.restore(frame)[0])
+
+
+def test_openvino_is_asked_for_bf16_only_by_the_bf16_engine(
+    model_file: Path, calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openvino
+
+    hints: list[object] = []
+    real = openvino.Core.compile_model
+
+    def recording(self: object, model: object, device: str, config: dict[str, object]) -> object:
+        hints.append(config.get("INFERENCE_PRECISION_HINT"))
+        return real(self, model, device, config)
+
+    monkeypatch.setattr(openvino.Core, "compile_model", recording)
+    for engine in ("openvino-bf16", "openvino-int8"):
+        restorer = Restorer.from_pretrained(
+            str(model_file), engine=engine, calibration=calibration, cache=tmp_path
+        )
+        assert restorer.engine == engine
+    assert hints == ["bf16", None]
+
+
+def test_native_bf16_is_false_without_openvino(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = engines.find_spec
+    monkeypatch.setattr(engines, "find_spec", lambda n: None if n == "openvino" else real(n))
+    assert engines.native_bf16() is False
 
 
 def test_the_quantised_model_is_cached_per_weights_hash(
@@ -115,7 +183,10 @@ def test_an_engine_that_disagrees_is_not_used(
     assert restorer.engine == "torch"
 
 
-def test_without_calibration_frames_torch_is_used(model_file: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("int8_auto")
+def test_without_calibration_frames_or_native_bf16_torch_is_used(
+    model_file: Path, tmp_path: Path
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     restorer = Restorer.from_pretrained(
@@ -176,6 +247,7 @@ def shipped_model(folder: Path, name: str = "small", seed: int = 0) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("int8_auto")
 def test_a_shipped_int8_file_is_used_without_calibration_frames_or_a_cache(
     calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,6 +272,7 @@ def test_a_shipped_int8_file_is_used_without_calibration_frames_or_a_cache(
     assert psnr(plain.restore(frames)[0], restorer.restore(frames)[0]) >= engines.AGREEMENT_DB
 
 
+@pytest.mark.usefixtures("int8_auto")
 def test_a_shipped_int8_file_of_other_weights_is_ignored(
     calibration: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -33,16 +33,19 @@ def test_model_and_bicubic_are_scored_on_the_same_images(image_folder: Path) -> 
 def test_the_cli_measures_the_engine_it_is_given(
     image_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`--engine auto` measures what the service serves on a CPU (the shipped int8 file) and
-    says so; the default stays the exact torch path."""
+    """`--engine auto` measures what the service serves on a CPU (OpenVINO bf16 where the CPU
+    computes bf16 natively, else the shipped int8 file) and says so; the default stays the exact
+    torch path."""
     pytest.importorskip("openvino", reason="the int8 engines need the int8 extra")
+    from models import engines
     results = {}
     for engine in ("torch", "auto"):
         assert main(["evaluate", "--data", str(image_folder), "--engine", engine, "--json"]) == 0
         results[engine] = json.loads(capsys.readouterr().out)
     assert results["torch"]["engine"] == "torch"
-    assert results["auto"]["engine"] == "openvino-int8"
-    # The same frames and bicubic; other pixels from the network (int8, not fp32).
+    fast = "openvino-bf16" if engines.native_bf16() else "openvino-int8"
+    assert results["auto"]["engine"] == fast
+    # The same frames and bicubic; other pixels from the network (bf16 or int8, not fp32).
     assert results["auto"]["psnr_y_bicubic"] == results["torch"]["psnr_y_bicubic"]
     assert results["auto"]["psnr_y"] != results["torch"]["psnr_y"]
 
