@@ -55,9 +55,7 @@ class Settings(BaseSettings):
     # CPU engine (issue 13): auto serves OpenVINO (the `int8` extra) when it is installed and
     # agrees with torch: bf16 where the CPU computes it natively (AMX), else int8; otherwise torch
     # (exact, always there). On CUDA always torch fp16.
-    restore_engine: Literal["auto", "torch", "openvino-bf16", "openvino-int8", "onnx-int8"] = (
-        "auto"
-    )
+    restore_engine: Literal["auto", "torch", "openvino-bf16", "openvino-int8", "onnx-int8"] = "auto"
     # Frames the int8 engine is calibrated on, once per weights (then cached in ~/.cache);
     # empty: ../shared/data/cctv/train beside the repository.
     restore_calibration_dir: Path | None = None

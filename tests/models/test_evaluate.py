@@ -38,6 +38,7 @@ def test_the_cli_measures_the_engine_it_is_given(
     torch path."""
     pytest.importorskip("openvino", reason="the int8 engines need the int8 extra")
     from models import engines
+
     results = {}
     for engine in ("torch", "auto"):
         assert main(["evaluate", "--data", str(image_folder), "--engine", engine, "--json"]) == 0
