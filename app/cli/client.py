@@ -1,5 +1,5 @@
 """Client commands: HTTP clients of a running service (--server, --api-key or CCTV_SERVER,
-CCTV_API_KEY). They import nothing of the service itself."""
+CCTV_API_KEY). They import nothing of the service itself but the bundle verifier (pure)."""
 
 from __future__ import annotations
 
@@ -192,6 +192,97 @@ def cmd_stats(args: argparse.Namespace) -> int:
     rows.append(row("all cameras", stats["totals"]))
     table(["camera", "frames", "uploaded", "stored", "restore cache", "saved"], rows)
     return 0
+
+
+EXPORT_PARTS = ("stored", "original", "restored", "bicubic")
+
+
+def cmd_export_create(args: argparse.Namespace) -> int:
+    """Request an evidence export, wait for it, download it and verify it against the
+    archive's published key: one command for what the README's curl steps do."""
+    from app.lifecycle.bundle import verify_bundle  # pure: hashes and a signature, no archive
+
+    if bool(args.frames) == bool(args.camera):
+        raise CommandError("give --frames ID... or --camera (with --from/--to), not both")
+    if args.frames and (args.start or args.end):
+        raise CommandError("--from/--to select by capture time within --camera only")
+    body: dict[str, Any] = {"include": args.include or ["stored", "original"]}
+    if args.frames:
+        body["frame_ids"] = args.frames
+    else:
+        body["camera_id"] = args.camera
+        for name, value in (("from", args.start), ("to", args.end)):
+            if value is not None:
+                body[name] = value.isoformat()
+    deadline = time.monotonic() + args.timeout
+    with _client(args) as client:
+        response = _request(lambda: client.post("/v1/exports", json=body), args.server)
+        if response.status_code != 202:
+            raise CommandError(_error(response))
+        export = response.json()
+        print(f"export {export['id']}: {export['frames']} frames", file=sys.stderr)
+        while export["state"] in ("queued", "running"):
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"export {export['id']} not built within {args.timeout:.0f} s "
+                    f"(still {export['state']}); download it later from "
+                    f"/v1/exports/{export['id']}/download"
+                )
+            time.sleep(args.poll)
+            response = _request(
+                lambda: client.get(f"/v1/exports/{export['id']}"), args.server
+            )
+            if response.status_code != 200:
+                raise CommandError(_error(response))
+            export = response.json()
+        if export["state"] != "done":
+            raise CommandError(f"export {export['id']} failed: {export.get('error')}")
+        bundle = _request(
+            lambda: client.get(f"/v1/exports/{export['id']}/download"), args.server
+        )
+        if bundle.status_code != 200:
+            raise CommandError(_error(bundle))
+        key = _request(lambda: client.get("/v1/signing-key"), args.server)
+        if key.status_code != 200:
+            raise CommandError(_error(key))
+    public_pem = key.json()["public_key_pem"].encode()
+    args.output.write_bytes(bundle.content)
+    key_path = args.output.with_name(args.output.name + ".key.pem")
+    key_path.write_bytes(public_pem)
+    print(f"wrote {args.output} ({mb(len(bundle.content))}) and the archive's key {key_path}")
+    verdict = verify_bundle(bundle.content, public_key_pem=public_pem)
+    for problem in verdict.problems:
+        print(f"FAILED {problem}")
+    if not verdict.ok:
+        print(f"NOT VERIFIED: {len(verdict.problems)} problems")
+        return 1
+    print(f"OK: {verdict.files_checked} files match the manifest; signature valid")
+    print(f"signed by the archive's key {verdict.key_fingerprint}")
+    return 0
+
+
+def add_export_create(export_sub: Any) -> None:
+    """`export create`: a client command beside the offline `export verify`."""
+    create = export_sub.add_parser(
+        "create",
+        help="request an evidence export, wait, download and verify it (a read key)",
+    )
+    create.add_argument("--server", default=os.environ.get("CCTV_SERVER", DEFAULT_SERVER))
+    create.add_argument("--api-key", help="default: $CCTV_API_KEY")
+    create.add_argument("--frames", nargs="+", metavar="ID", help="these frames")
+    create.add_argument("--camera", help="this camera's frames (with --from/--to)")
+    create.add_argument("--from", dest="start", type=timestamp, help="capture time, inclusive")
+    create.add_argument("--to", dest="end", type=timestamp, help="capture time, exclusive")
+    create.add_argument(
+        "--include",
+        nargs="+",
+        choices=EXPORT_PARTS,
+        help="default: stored original (restored: the AI derivative; bicubic: interpolation)",
+    )
+    create.add_argument("-o", "--output", type=Path, required=True, help="the ZIP to write")
+    create.add_argument("--timeout", type=float, default=600.0, help="give up after (s)")
+    create.add_argument("--poll", type=float, default=0.5, help=argparse.SUPPRESS)
+    create.set_defaults(handler=cmd_export_create)
 
 
 def add_client_commands(sub: Any) -> None:

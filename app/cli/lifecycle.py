@@ -278,8 +278,13 @@ def cmd_export_verify(args: argparse.Namespace) -> int:
 
 
 def add_export(sub: Any) -> None:
-    export = sub.add_parser("export", help="evidence bundles: verify one offline")
+    from app.cli.client import add_export_create
+
+    export = sub.add_parser(
+        "export", help="evidence bundles: create one over the API, verify one offline"
+    )
     export_sub = export.add_subparsers(dest="export_command", required=True, metavar="ACTION")
+    add_export_create(export_sub)
     verify = export_sub.add_parser(
         "verify", help="check every file's SHA-256 and the manifest's signature (exit 1 if not)"
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,6 +250,46 @@ def test_ingest_restore_and_stats_over_http(
     assert cli.main(["stats", *client]) == 0
     table = capsys.readouterr().out
     assert "yard" in table and "all cameras" in table
+
+
+def test_export_create_downloads_a_bundle_that_verifies(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = server
+    client = ["--server", url, "--api-key", key]
+    for i in range(2):
+        (tmp_path / f"f{i}.png").write_bytes(image_bytes("PNG", width=64, height=48, seed=i))
+    ingest = ["ingest", str(tmp_path), "--camera", "gate", "--captured-at", "2024-05-01T12:00:00Z"]
+    assert cli.main([*ingest, *client]) == 0
+    capsys.readouterr()
+
+    bundle = tmp_path / "evidence.zip"
+    create = ["export", "create", "--camera", "gate", "--from", "2024-05-01T00:00:00Z"]
+    create += ["--to", "2024-05-02T00:00:00Z", "--include", "stored", "restored", "-o", str(bundle)]
+    assert cli.main([*create, *client]) == 0
+    out = capsys.readouterr().out
+    # 2 stored + 2 restored frames and the trail; the anchor of the restorations' credentials
+    assert "OK: 6 files match the manifest; signature valid" in out
+    key_file = tmp_path / "evidence.zip.key.pem"
+    assert key_file.read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    # The offline check agrees, with the key the command saved beside the bundle.
+    assert cli.main(["export", "verify", str(bundle), "--public-key", str(key_file)]) == 0
+    with zipfile.ZipFile(bundle) as archive:
+        roles = {entry["role"] for entry in json.loads(archive.read("manifest.json"))["files"]}
+    assert {"stored", "ai-generated-derivative"} <= roles
+
+
+def test_export_create_says_what_was_wrong(
+    server: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, key = server
+    out = ["-o", str(tmp_path / "x.zip"), "--server", url, "--api-key", key]
+    assert cli.main(["export", "create", "--frames", "f1", "--camera", "gate", *out]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert cli.main(["export", "create", "--frames", "no-such-frame", *out]) == 1
+    err = capsys.readouterr().err
+    assert "no-such-frame" in err and len(err) < 400
+    assert not (tmp_path / "x.zip").exists()
 
 
 def test_ingest_reports_refused_files_and_fails(
