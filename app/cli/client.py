@@ -220,6 +220,7 @@ def cmd_export_create(args: argparse.Namespace) -> int:
         if response.status_code != 202:
             raise CommandError(_error(response))
         export = response.json()
+        status_path = f"/v1/exports/{export['id']}"
         print(f"export {export['id']}: {export['frames']} frames", file=sys.stderr)
         while export["state"] in ("queued", "running"):
             if time.monotonic() > deadline:
@@ -229,17 +230,13 @@ def cmd_export_create(args: argparse.Namespace) -> int:
                     f"/v1/exports/{export['id']}/download"
                 )
             time.sleep(args.poll)
-            response = _request(
-                lambda: client.get(f"/v1/exports/{export['id']}"), args.server
-            )
+            response = _request(lambda: client.get(status_path), args.server)
             if response.status_code != 200:
                 raise CommandError(_error(response))
             export = response.json()
         if export["state"] != "done":
             raise CommandError(f"export {export['id']} failed: {export.get('error')}")
-        bundle = _request(
-            lambda: client.get(f"/v1/exports/{export['id']}/download"), args.server
-        )
+        bundle = _request(lambda: client.get(f"{status_path}/download"), args.server)
         if bundle.status_code != 200:
             raise CommandError(_error(bundle))
         key = _request(lambda: client.get("/v1/signing-key"), args.server)
