@@ -401,6 +401,7 @@ def main(config: TrainConfig) -> Path:
                     "val_bicubic_psnr_y": bicubic,
                     "weights": kept,
                     "loss": config.loss,
+                    "precision": "bf16" if device.type == "cuda" or config.bf16 else "fp32",
                     "batch": config.batch,
                     "patch": config.patch,
                     "lr": config.lr,

@@ -449,3 +449,33 @@ def test_an_l2_leg_trains_and_is_recorded_and_an_unknown_loss_is_refused(
     assert info.extra["legs"][-1]["loss"] == "l2"
     with pytest.raises(ValueError, match="--loss must be one of"):
         main(tiny_config(image_folder, tmp_path / "l3", steps=4, loss="l3"))
+
+
+def test_bf16_autocast_on_the_cpu_only_when_asked() -> None:
+    cpu = torch.device("cpu")
+    with train_module.autocast(cpu):
+        assert not torch.is_autocast_enabled("cpu")
+    with train_module.autocast(cpu, cpu_bf16=True):
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+        out = torch.nn.Conv2d(3, 4, 3)(torch.rand(1, 3, 8, 8))
+    assert out.dtype == torch.bfloat16
+
+
+def test_a_bf16_channels_last_leg_trains_like_fp32_and_is_recorded(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    """bf16 learns as fp32 does: the same curve within a fraction of a dB (measured here: 24.4 ->
+    26.2 dB, both)."""
+    curves = {}
+    for bf16 in (True, False):
+        out = tmp_path / f"bf16-{bf16}"
+        config = tiny_config(
+            image_folder, out, steps=30, val_every=10, bf16=bf16, channels_last=bf16
+        )
+        network, info = load_model(main(config))
+        assert info.extra["legs"][-1]["precision"] == ("bf16" if bf16 else "fp32")
+        assert all(torch.isfinite(p).all() for p in network.parameters())
+        curves[bf16] = [h["psnr_y"] for h in json.loads((out / "history.json").read_text())]
+    assert curves[True][-1] > curves[True][0] + 1
+    assert abs(curves[True][-1] - curves[False][-1]) < 0.5
