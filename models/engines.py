@@ -39,6 +39,7 @@ ENGINES = ("torch", "openvino-bf16", "openvino-int8", "onnx-int8")
 # Run from the fp32 export, no calibration: OpenVINO computes in bf16 (fp32 accumulation) on
 # AMX tiles; measured 64.7 ms for a 200x200 frame (int8: 156 ms) agreeing with fp32 to 53 dB.
 FP32_ENGINES = ("openvino-bf16",)
+OPSET = 17  # of the ONNX export
 # Part of the cache key: a changed recipe builds a new file instead of reusing an old one (v2:
 # calibrated on frames of the model's own codec).
 # Head and tail convolutions stay fp32 (3 channels in or out: int8 costs the most PSNR there
@@ -159,9 +160,10 @@ def native_bf16() -> bool:
 
 
 def fp32_model(network: EDSR, weights_sha256: str, cache: Path | None = None) -> Path:
-    """The fp32 ONNX file of these weights, exported once and cached beside the int8 ones."""
+    """The fp32 ONNX file of these weights, exported once and cached beside the int8 ones (named
+    by the export's opset: a changed export makes a new file)."""
     folder = (cache or cache_root()) / weights_sha256
-    path = folder / "fp32.onnx"
+    path = folder / f"fp32-opset{OPSET}.onnx"
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
@@ -180,7 +182,7 @@ def export_onnx(network: EDSR, path: Path) -> None:
         (example,),
         str(path),
         dynamo=False,
-        opset_version=17,
+        opset_version=OPSET,
         input_names=["lr"],
         output_names=["sr"],
         dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "sh", 3: "sw"}},

@@ -88,7 +88,7 @@ def test_auto_prefers_bf16_where_the_cpu_computes_it_and_exports_once(
         str(model_file), engine="auto", calibration=tmp_path / "none", cache=tmp_path
     )
     assert first.engine == "openvino-bf16"
-    assert (tmp_path / first.weights_sha256 / "fp32.onnx").is_file()
+    assert (tmp_path / first.weights_sha256 / f"fp32-opset{engines.OPSET}.onnx").is_file()
 
     def refuse(*args: object) -> None:
         raise AssertionError("exported again although cached")
