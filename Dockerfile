@@ -34,8 +34,9 @@ COPY app ./app
 COPY worker ./worker
 COPY models ./models
 COPY migrations ./migrations
-# The int8 extra: restorations on the CPU run the shipped int8 files (models/weights/*.int8.onnx)
-# on OpenVINO, ~8x the plain torch path (benchmarks/RESULTS.md).
+# The int8 extra: restorations on the CPU run on OpenVINO, in bf16 where the CPU computes it
+# natively (AMX; the fp32 export is made once per start into ~/.cache), else the shipped int8
+# files (models/weights/*.int8.onnx): 4-8x the plain torch path (benchmarks/RESULTS.md).
 RUN pip install ".[int8]"
 
 # PyPI's Linux torch wheel is the CUDA build; it brings its own CUDA runtime, so the host needs
