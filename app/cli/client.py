@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from app.cli.common import CommandError, mb, table, timestamp
+from app.cli.common import CommandError, mb, report_verdict, table, timestamp
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 DEFAULT_SERVER = "http://127.0.0.1:8000"
@@ -247,15 +247,13 @@ def cmd_export_create(args: argparse.Namespace) -> int:
     key_path = args.output.with_name(args.output.name + ".key.pem")
     key_path.write_bytes(public_pem)
     print(f"wrote {args.output} ({mb(len(bundle.content))}) and the archive's key {key_path}")
-    verdict = verify_bundle(bundle.content, public_key_pem=public_pem)
-    for problem in verdict.problems:
-        print(f"FAILED {problem}")
-    if not verdict.ok:
-        print(f"NOT VERIFIED: {len(verdict.problems)} problems")
-        return 1
-    print(f"OK: {verdict.files_checked} files match the manifest; signature valid")
-    print(f"signed by the archive's key {verdict.key_fingerprint}")
-    return 0
+    return 0 if report_verdict(verify_bundle(bundle.content, public_key_pem=public_pem)) else 1
+
+
+def add_server_args(parser: argparse.ArgumentParser) -> None:
+    """Where a client command reaches the service, and with which key."""
+    parser.add_argument("--server", default=os.environ.get("CCTV_SERVER", DEFAULT_SERVER))
+    parser.add_argument("--api-key", help="default: $CCTV_API_KEY")
 
 
 def add_export_create(export_sub: Any) -> None:
@@ -264,8 +262,7 @@ def add_export_create(export_sub: Any) -> None:
         "create",
         help="request an evidence export, wait, download and verify it (a read key)",
     )
-    create.add_argument("--server", default=os.environ.get("CCTV_SERVER", DEFAULT_SERVER))
-    create.add_argument("--api-key", help="default: $CCTV_API_KEY")
+    add_server_args(create)
     create.add_argument("--frames", nargs="+", metavar="ID", help="these frames")
     create.add_argument("--camera", help="this camera's frames (with --from/--to)")
     create.add_argument("--from", dest="start", type=timestamp, help="capture time, inclusive")
@@ -285,8 +282,7 @@ def add_export_create(export_sub: Any) -> None:
 def add_client_commands(sub: Any) -> None:
     def client(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, help=help)
-        p.add_argument("--server", default=os.environ.get("CCTV_SERVER", DEFAULT_SERVER))
-        p.add_argument("--api-key", help="default: $CCTV_API_KEY")
+        add_server_args(p)
         return p
 
     ingest = client("ingest", "upload image files or folders of them")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from typing import Any
 
 
 class CommandError(Exception):
@@ -30,3 +31,16 @@ def timestamp(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError("give a UTC offset, e.g. 2024-05-01T12:00:00Z")
     return moment
+
+
+def report_verdict(verdict: Any) -> bool:
+    """Print an evidence bundle's verification (`bundle.verify_bundle`): each problem, then the
+    outcome and the signing key's fingerprint when it verified. True if it did."""
+    for problem in verdict.problems:
+        print(f"FAILED {problem}")
+    if not verdict.ok:
+        print(f"NOT VERIFIED: {len(verdict.problems)} problems")
+        return False
+    print(f"OK: {verdict.files_checked} files match the manifest; signature valid")
+    print(f"signed by key {verdict.key_fingerprint}")
+    return True

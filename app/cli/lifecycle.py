@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.admin import session_factory
-from app.cli.common import CommandError, day, mb, table
+from app.cli.common import CommandError, day, mb, report_verdict, table
 
 PURGE_ACTOR = "system:purge"
 
@@ -262,18 +262,13 @@ def cmd_export_verify(args: argparse.Namespace) -> int:
         verdict = verify_bundle(data, public_key_pem=key)
     except ValueError as exc:
         raise CommandError(f"--public-key {args.public_key}: not an Ed25519 public key") from exc
-    for problem in verdict.problems:
-        print(f"FAILED {problem}")
-    if verdict.ok:
-        print(f"OK: {verdict.files_checked} files match the manifest; signature valid")
-        print(f"signed by key {verdict.key_fingerprint}")
+    if report_verdict(verdict):
         if key is None:
             print(
                 "compare this fingerprint with the archive's (GET /v1/signing-key), or pass "
                 "--public-key: the bundle's own key proves it unchanged, not who signed it"
             )
         return 0
-    print(f"NOT VERIFIED: {len(verdict.problems)} problems")
     return 1
 
 
