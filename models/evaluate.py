@@ -21,7 +21,7 @@ from tqdm import tqdm
 from models.data import find_images, make_pair
 from models.degradation import Profile, bicubic_upscale
 from models.metrics import psnr_rgb, psnr_y, ssim_y
-from models.restorer import Restorer
+from models.restorer import ENSEMBLES, SERVED_ENSEMBLE, Restorer
 
 
 @dataclass(frozen=True)
@@ -84,15 +84,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch (exact fp32, the default), auto (what the service serves on a CPU), "
         "openvino-int8 or onnx-int8",
     )
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        choices=ENSEMBLES,
+        default=SERVED_ENSEMBLE,
+        help=f"passes per frame, self-ensemble (default {SERVED_ENSEMBLE}: what the service "
+        "serves, CCTV_RESTORE_ENSEMBLE); 1 measures the network alone",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        restorer = Restorer.from_pretrained(args.model, device=args.device, engine=args.engine)
+        restorer = Restorer.from_pretrained(
+            args.model, device=args.device, engine=args.engine, ensemble=args.ensemble
+        )
     except ValueError as exc:
         raise SystemExit(f"--engine: {exc}") from exc
-    if args.engine not in ("torch", "auto") and restorer.engine != args.engine:
+    if args.engine not in ("torch", "auto") and restorer.backend != args.engine:
         raise SystemExit(f"--engine {args.engine} cannot run here (see the log); nothing measured")
     profile = Profile.parse(args.profile)
     scale = args.scale or restorer.scale
@@ -116,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
                     "model": restorer.name,
                     "weights_sha256": restorer.weights_sha256,
                     "engine": restorer.engine,
+                    "backend": restorer.backend,
+                    "ensemble": restorer.ensemble,
                     "data": str(args.data),
                     "profile": str(profile),
                     "degradation_id": profile.degradation_id,

@@ -39,12 +39,14 @@ class RestoreModel(Protocol):
 
 def load_restorer(settings: Settings) -> Restorer:
     """The model named by CCTV_MODEL (a shipped name or a .safetensors path), else the shipped
-    model trained for CCTV_PROFILE, running CCTV_RESTORE_BATCH_SIZE frames per forward pass.
+    model trained for CCTV_PROFILE, running CCTV_RESTORE_BATCH_SIZE frames per forward pass and
+    CCTV_RESTORE_ENSEMBLE passes per frame.
     Raises LookupError when no shipped model fits the profile."""
     options = {
         "device": settings.model_device,
         "batch_size": settings.restore_batch_size,
         "engine": settings.restore_engine,
+        "ensemble": settings.restore_ensemble,
         "calibration": settings.restore_calibration_dir,
     }
     if settings.model:

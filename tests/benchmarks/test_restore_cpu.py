@@ -37,9 +37,17 @@ def test_the_plain_way_is_the_eager_network_on_whole_frames(cpu: ModuleType) -> 
 
 
 def test_every_size_and_batch_gets_a_row(cpu: ModuleType) -> None:
-    rows = cpu.speed(tiny(), tiny(tile=16), [(20, 30)], [1, 2], repeat=1)
-    assert [(r.frame, r.batch) for r in rows] == [("30x20", 1), ("30x20", 2)]
+    rows = cpu.speed(tiny(), tiny(tile=16), [(20, 30)], [1, 2], repeat=1, ensemble=2)
+    assert [(r.frame, r.batch, r.ensemble) for r in rows] == [("30x20", 1, 2), ("30x20", 2, 2)]
     assert all(r.speedup == r.plain_s / r.served_s for r in rows)
+    assert "ensemble x2" in cpu.speed_table(rows, "torch")
+
+
+def test_as_served_runs_the_ensemble_on_the_same_network(cpu: ModuleType) -> None:
+    restorer = tiny()
+    twice = cpu.with_ensemble(restorer, 2)
+    assert (restorer.ensemble, twice.ensemble, twice.engine) == (1, 2, "torch+ensemble-x2")
+    assert twice.network is restorer.network
 
 
 def test_quality_is_unchanged_when_the_served_path_is_torch(
@@ -49,4 +57,6 @@ def test_quality_is_unchanged_when_the_served_path_is_torch(
         Image.fromarray(scene(400, 400, seed=seed)).save(tmp_path / f"{seed}.png")
     row = cpu.quality(tiny(), tmp_path, every=2)
     assert row.images == 2
-    assert row.delta_db == 0.0 and 5 < row.plain_db < 60
+    # The same fp32 network; the served path keeps the frames channels-last in memory, whose
+    # convolutions sum in another order on some CPUs (AVX2): a pixel may round the other way.
+    assert abs(row.delta_db) < 1e-3 and 5 < row.plain_db < 60

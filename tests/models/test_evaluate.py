@@ -43,12 +43,28 @@ def test_the_cli_measures_the_engine_it_is_given(
     for engine in ("torch", "auto"):
         assert main(["evaluate", "--data", str(image_folder), "--engine", engine, "--json"]) == 0
         results[engine] = json.loads(capsys.readouterr().out)
-    assert results["torch"]["engine"] == "torch"
+    assert (results["torch"]["backend"], results["torch"]["ensemble"]) == ("torch", 2)
+    assert results["torch"]["engine"] == "torch+ensemble-x2"  # what the service serves
     fast = "openvino-bf16" if engines.native_bf16() else "openvino-int8"
-    assert results["auto"]["engine"] == fast
+    assert results["auto"]["backend"] == fast
     # The same frames and bicubic; other pixels from the network (bf16 or int8, not fp32).
     assert results["auto"]["psnr_y_bicubic"] == results["torch"]["psnr_y_bicubic"]
     assert results["auto"]["psnr_y"] != results["torch"]["psnr_y"]
+
+
+def test_the_cli_measures_one_pass_or_the_served_ensemble(
+    image_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = {}
+    for ensemble in ("1", "2"):
+        args = ["evaluate", "--data", str(image_folder), "--ensemble", ensemble, "--json"]
+        assert main(args) == 0
+        results[ensemble] = json.loads(capsys.readouterr().out)
+    assert [results[e]["engine"] for e in ("1", "2")] == ["torch", "torch+ensemble-x2"]
+    assert results["1"]["psnr_y_bicubic"] == results["2"]["psnr_y_bicubic"]
+    assert results["1"]["psnr_y"] != results["2"]["psnr_y"]
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--data", str(image_folder), "--ensemble", "3"])
 
 
 def test_the_cli_refuses_an_unknown_engine(image_folder: Path) -> None:

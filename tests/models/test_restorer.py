@@ -98,3 +98,48 @@ def test_a_native_640x360_frame_runs_whole_by_default(monkeypatch: pytest.Monkey
     calls = count_forwards(restorer, monkeypatch)
     out = restorer.restore([scene(360, 640)])[0]
     assert calls == [1] and out.shape == (720, 1280, 3)
+
+
+def reference_ensemble(restorer: Restorer, frame: np.ndarray, views: int) -> np.ndarray:
+    """Self-ensemble written out by hand: each view through the network, back, averaged."""
+    transforms = [
+        (lambda a: a, lambda a: a),
+        (np.fliplr, np.fliplr),
+        (np.flipud, np.flipud),
+        (lambda a: a[::-1, ::-1], lambda a: a[::-1, ::-1]),
+        (lambda a: a.transpose(1, 0, 2), lambda a: a.transpose(1, 0, 2)),
+        (lambda a: a.transpose(1, 0, 2)[:, ::-1], lambda a: a[:, ::-1].transpose(1, 0, 2)),
+        (lambda a: a.transpose(1, 0, 2)[::-1], lambda a: a[::-1].transpose(1, 0, 2)),
+        (lambda a: a.transpose(1, 0, 2)[::-1, ::-1], lambda a: a[::-1, ::-1].transpose(1, 0, 2)),
+    ][:views]
+    outs = []
+    with torch.inference_mode():
+        for forward, back in transforms:
+            x = torch.tensor(np.ascontiguousarray(forward(frame))).permute(2, 0, 1)[None].float()
+            outs.append(back(restorer.network(x)[0].permute(1, 2, 0).numpy()))
+    return np.clip(np.rint(np.mean(outs, axis=0)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("views", [2, 4, 8])
+def test_self_ensemble_averages_every_view_flipped_back(views: int) -> None:
+    frame = scene(20, 28)  # not square: the transposed views change shape
+    restorer = tiny(ensemble=views)
+    out = restorer.restore([frame])[0]
+    expected = reference_ensemble(restorer, frame, views)
+    assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
+    single = tiny().restore([frame])[0]
+    assert np.abs(out.astype(int) - single.astype(int)).max() > 1  # the views really differ
+
+
+def test_the_ensemble_is_named_in_the_engine_and_refuses_other_counts() -> None:
+    assert tiny().engine == "torch"
+    restorer = tiny(ensemble=2)
+    assert (restorer.backend, restorer.engine) == ("torch", "torch+ensemble-x2")
+    with pytest.raises(ValueError, match="ensemble must be one of"):
+        tiny(ensemble=3)
+
+
+def test_tiles_of_an_ensemble_give_the_same_pixels_as_the_whole_frame() -> None:
+    whole = tiny(tile=512, ensemble=8).restore([scene(90, 130)])[0]
+    tiled = tiny(tile=32, ensemble=8).restore([scene(90, 130)])[0]
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
