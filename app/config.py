@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     originals_hours: int = Field(0, ge=0, le=876_000)
     retention_batch_size: int = Field(500, ge=1, le=10_000)  # frames deleted per transaction
     export_max_frames: int = Field(1000, ge=1, le=100_000)
+    # Days a finished export's bundle stays downloadable; then the retention sweep deletes it (the
+    # export's record and audit trail stay; a new export of held frames can be made). 0: forever.
+    export_ttl_days: int = Field(30, ge=0, le=36_500)
     # Ed25519 key that signs export manifests, made on first start; empty: data_dir/signing-key.pem
     # (give every API process the same file when several serve).
     signing_key_path: Path | None = None

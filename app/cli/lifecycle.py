@@ -230,10 +230,26 @@ def cmd_purge(args: argparse.Namespace) -> int:
     ]
     if rows:
         table(["frame", "camera", "captured", "what", "bytes", "why"], rows)
+    if report.exports:
+        table(
+            ["export", "frames", "finished", "what", "bytes", "why"],
+            [
+                (
+                    g.export_id,
+                    str(g.frames),
+                    g.finished_at.isoformat(),
+                    "bundle",
+                    str(g.bytes),
+                    g.why,
+                )
+                for g in report.exports
+            ],
+        )
     verb = "would delete" if args.dry_run else "deleted"
     print(
-        f"{verb} {len(report.frames)} frames and {len(report.originals)} originals "
-        f"({mb(report.bytes_freed)}); held frames are never deleted",
+        f"{verb} {len(report.frames)} frames, {len(report.originals)} originals and "
+        f"{len(report.exports)} export bundles ({mb(report.bytes_freed)}); held frames are "
+        "never deleted",
         file=sys.stderr,
     )
     return 0
@@ -241,7 +257,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def add_purge(sub: Any) -> None:
     purge = sub.add_parser(
-        "purge", help="run one retention pass now and list what goes (held frames stay)"
+        "purge",
+        help="run one retention pass now and list what goes (held frames stay; export bundles "
+        "past CCTV_EXPORT_TTL_DAYS go too)",
     )
     purge.add_argument("--dry-run", action="store_true", help="list only; delete nothing")
     purge.set_defaults(handler=cmd_purge)

@@ -168,14 +168,15 @@ async def create_export(
         exports.create_export, request, principal=principal, context=restore
     )
     runner.submit(export.id)  # after the commit: the builder reads the committed row
-    view = ExportRead.of(export)
+    view = ExportRead.of(export, restore.settings.export_ttl_days)
     response.headers["Location"] = view.links.self
     return view
 
 
 @router.get("/v1/exports/{export_id}", responses={404: {"description": "unknown"}, **ERRORS})
 def get_export(export_id: str, principal: ReadKey, restore: RestoreDep) -> ExportRead:
-    return ExportRead.of(exports.get_export(export_id, context=restore))
+    export = exports.get_export(export_id, context=restore)
+    return ExportRead.of(export, restore.settings.export_ttl_days)
 
 
 @router.get(
@@ -185,6 +186,7 @@ def get_export(export_id: str, principal: ReadKey, restore: RestoreDep) -> Expor
         200: {"content": {"application/zip": {}}},
         404: {"description": "unknown export"},
         409: {"description": "not done (still building, or failed)"},
+        410: {"description": "expired: the bundle was deleted after CCTV_EXPORT_TTL_DAYS"},
         **ERRORS,
     },
 )

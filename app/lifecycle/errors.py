@@ -31,6 +31,11 @@ class ExportNotReady(ArchiveError):
     code = "export_not_ready"
 
 
+class ExportExpired(ArchiveError):
+    status_code = 410
+    code = "export_expired"
+
+
 class ExportTooLarge(ArchiveError):
     status_code = 422
     code = "export_too_large"

@@ -30,7 +30,7 @@ from app.frames.models import Frame
 from app.lifecycle import repository
 from app.lifecycle.bundle import BundleWriter, Role
 from app.lifecycle.credentials import ContentCredentials
-from app.lifecycle.errors import ExportNotFound, ExportNotReady, ExportTooLarge
+from app.lifecycle.errors import ExportExpired, ExportNotFound, ExportNotReady, ExportTooLarge
 from app.lifecycle.holds import check_selection
 from app.lifecycle.models import EvidenceExport
 from app.lifecycle.schemas import ExportCreate, Part
@@ -176,6 +176,12 @@ def download(
 ) -> tuple[EvidenceExport, bytes]:
     """The finished bundle; its download is audit-logged."""
     export = get_export(export_id, context=context)
+    if export.state == "expired":
+        days = context.settings.export_ttl_days
+        raise ExportExpired(
+            f"export {export.id} has expired: bundles are kept {days} days after they are "
+            "built (CCTV_EXPORT_TTL_DAYS); request a new export of the same frames"
+        )
     if export.state != "done" or export.blob_key is None:
         why = f": {export.error}" if export.error else ""
         raise ExportNotReady(f"export {export.id} is {export.state}{why}"[:280])

@@ -224,6 +224,16 @@ def get_export(session: Session, export_id: str) -> EvidenceExport | None:
     return session.get(EvidenceExport, export_id)
 
 
+def expired_exports(
+    session: Session, finished_before: datetime, limit: int
+) -> list[EvidenceExport]:
+    """Finished exports whose bundle is past its time, oldest first."""
+    query = sa.select(EvidenceExport).where(
+        EvidenceExport.state == "done", EvidenceExport.finished_at < finished_before
+    )
+    return list(session.scalars(query.order_by(EvidenceExport.finished_at).limit(limit)))
+
+
 def unfinished_exports(session: Session, idle_since: datetime) -> list[EvidenceExport]:
     query = sa.select(EvidenceExport).where(
         EvidenceExport.state.in_(("queued", "running")), EvidenceExport.updated_at < idle_since

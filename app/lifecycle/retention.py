@@ -1,8 +1,9 @@
 """The retention sweep: frames past their camera's retention or over its quota are deleted with
 their blobs, cached restorations and every row that refers to them, oldest first, a bounded batch
 per transaction; kept originals past the originals window are compacted. Held frames are never
-touched. Each deletion is audit-logged. Housekeeping runs it in the embedded server, a periodic
-Celery task when scaled out, `cctv-archive purge` on demand.
+touched. Evidence export bundles past CCTV_EXPORT_TTL_DAYS are deleted too (the export's record
+stays, marked expired). Each deletion is audit-logged. Housekeeping runs it in the embedded
+server, a periodic Celery task when scaled out, `cctv-archive purge` on demand.
 """
 
 from __future__ import annotations
@@ -38,14 +39,26 @@ class Gone:
     why: str  # "retention", "quota" or "originals window"
 
 
+@dataclass(frozen=True)
+class ExportGone:
+    """An evidence export whose bundle the sweep deletes."""
+
+    export_id: str
+    finished_at: datetime
+    frames: int
+    bytes: int
+    why: str
+
+
 @dataclass
 class SweepReport:
     frames: list[Gone] = field(default_factory=list)
     originals: list[Gone] = field(default_factory=list)
+    exports: list[ExportGone] = field(default_factory=list)
 
     @property
     def bytes_freed(self) -> int:
-        return sum(g.bytes for g in self.frames) + sum(g.bytes for g in self.originals)
+        return sum(g.bytes for g in [*self.frames, *self.originals, *self.exports])
 
 
 def frame_bytes(frame: Frame) -> int:
@@ -76,16 +89,64 @@ def sweep(
         run.by_age(now)
         run.by_quota()
         run.originals(now)
-    if report.frames or report.originals:
+    if settings.export_ttl_days > 0:
+        expire_exports(
+            session_factory, store, settings, report, now=now, dry_run=dry_run, actor=actor
+        )
+    if report.frames or report.originals or report.exports:
         verb = "would delete" if dry_run else "deleted"
         logger.info(
-            "retention: %s %d frames and %d originals (%d bytes)",
+            "retention: %s %d frames, %d originals and %d export bundles (%d bytes)",
             verb,
             len(report.frames),
             len(report.originals),
+            len(report.exports),
             report.bytes_freed,
         )
     return report
+
+
+def expire_exports(
+    session_factory: SessionFactory,
+    store: BlobStore,
+    settings: Settings,
+    report: SweepReport,
+    *,
+    now: datetime,
+    dry_run: bool,
+    actor: str,
+) -> None:
+    """Delete the bundles of exports finished more than CCTV_EXPORT_TTL_DAYS ago: the row is
+    marked expired (and audit-logged) in the transaction, the blob deleted once it commits."""
+    days = settings.export_ttl_days
+    cutoff = now - timedelta(days=days)
+    why = f"export kept {days} days (CCTV_EXPORT_TTL_DAYS)"
+    batch = settings.retention_batch_size
+    while True:
+        with unit_of_work(session_factory) as session:
+            repository.lock(session)
+            skip = len(report.exports) if dry_run else 0  # a dry run changes nothing to skip by
+            found = repository.expired_exports(session, cutoff, batch + skip)[skip:]
+            for export in found:
+                finished = export.finished_at or cutoff  # never None: the query compares it
+                report.exports.append(
+                    ExportGone(export.id, finished, len(export.frame_ids), export.bytes, why)
+                )
+                if dry_run:
+                    continue
+                key, export.state, export.blob_key = export.blob_key, "expired", None
+                export.updated_at = now
+                record_event(
+                    actor,
+                    "export.expire",
+                    None,
+                    session=session,
+                    detail=f"export {export.id}: bundle deleted, {why}; sha256 {export.sha256}",
+                )
+                if key:
+                    on_commit(session, lambda key=key: store.delete(key))
+        if len(found) < batch:
+            return
 
 
 def sweep_configured(settings: Settings) -> SweepReport:

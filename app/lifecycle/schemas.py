@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -218,12 +218,13 @@ class ExportLinks(BaseModel):
 
 class ExportRead(BaseModel):
     id: str
-    state: str  # queued, running, done, failed
+    state: str  # queued, running, done, failed, expired (the bundle deleted after its TTL)
     frames: int
     include: list[str]
     requested_by: str
     created_at: datetime
     finished_at: datetime | None
+    expires_at: datetime | None  # when a done export's bundle is deleted; None: kept forever
     bytes: int | None
     sha256: str | None  # of the ZIP
     error: str | None
@@ -231,8 +232,12 @@ class ExportRead(BaseModel):
     links: ExportLinks
 
     @classmethod
-    def of(cls, export: EvidenceExport) -> ExportRead:
+    def of(cls, export: EvidenceExport, ttl_days: int = 0) -> ExportRead:
+        """The export as the API shows it; `ttl_days`: CCTV_EXPORT_TTL_DAYS (0: kept forever)."""
         done = export.state == "done"
+        expires = None
+        if done and ttl_days > 0 and export.finished_at is not None:
+            expires = export.finished_at + timedelta(days=ttl_days)
         return cls(
             id=export.id,
             state=export.state,
@@ -241,6 +246,7 @@ class ExportRead(BaseModel):
             requested_by=export.requested_by,
             created_at=export.created_at,
             finished_at=export.finished_at,
+            expires_at=expires,
             bytes=export.bytes if done else None,
             sha256=export.sha256,
             error=export.error,

@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import c2pa
@@ -23,6 +24,7 @@ from app.frames import repository as frames_repository
 from app.lifecycle import exports
 from app.lifecycle import repository as lifecycle_repository
 from app.lifecycle.bundle import verify_bundle
+from app.lifecycle.retention import sweep
 from app.lifecycle.schemas import ExportCreate
 from tests.app.conftest import Archive, wait_for
 from tests.app.images import decode, image_bytes
@@ -324,3 +326,65 @@ def test_an_export_verifies_on_every_database_and_store(backed_archive: Archive)
     assert all(":" not in name for name in names)  # opens on Windows too
     assert {e["camera_id"] for e in manifest["files"] if e["role"] == "stored"} == {"site:gate-1"}
     assert (trail[0]["frame_id"], trail[0]["action"]) == (ids[0], "frame.stored.read")
+
+
+def test_a_bundle_past_its_time_is_deleted_and_its_download_says_so(
+    archive_factory: Any, settings_with: Callable[..., Settings]
+) -> None:
+    archive: Archive = archive_factory(settings_with(export_ttl_days=7))
+    frame_id = frame_at(archive, 1, seed=1)
+    view, _ = export(archive, {"frame_ids": [frame_id]})
+    finished_at = datetime.fromisoformat(view["finished_at"])
+    assert datetime.fromisoformat(view["expires_at"]) == finished_at + timedelta(days=7)
+    with unit_of_work(archive.runtime.session_factory) as session:
+        row = lifecycle_repository.get_export(session, view["id"])
+        assert row is not None and row.blob_key is not None
+        key = row.blob_key
+    store, runtime = archive.runtime.store, archive.runtime
+
+    def run(days_later: float, dry_run: bool = False) -> list[str]:
+        report = sweep(
+            session_factory=runtime.session_factory,
+            store=store,
+            settings=runtime.settings,
+            dry_run=dry_run,
+            now=finished_at + timedelta(days=days_later),
+        )
+        return [gone.export_id for gone in report.exports]
+
+    assert run(6.9) == []  # inside its week
+    assert run(7.1, dry_run=True) == [view["id"]] and store.exists(key)  # listed, kept
+    assert run(7.1) == [view["id"]]
+    assert not store.exists(key)
+    assert run(8) == []  # once
+
+    after = archive.get(f"/v1/exports/{view['id']}", key="investigator").json()
+    assert (after["state"], after["expires_at"]) == ("expired", None)
+    assert after["sha256"] == view["sha256"]  # the record of what was handed out stays
+    gone = archive.get(view["links"]["download"], key="investigator")
+    assert gone.status_code == 410
+    error = gone.json()["error"]
+    assert error["code"] == "export_expired"
+    assert "CCTV_EXPORT_TTL_DAYS" in error["message"] and len(error["message"]) < 300
+    audit = archive.get("/v1/audit", key="admin", params={"action": "export.expire"}).json()
+    assert [e["action"] for e in audit["items"] if view["id"] in e["detail"]] == ["export.expire"]
+    # Only the bundle went: the frame stays, and a new export of it can be made.
+    assert archive.get(f"/v1/frames/{frame_id}", key="investigator").status_code == 200
+    assert export(archive, {"frame_ids": [frame_id]})[0]["state"] == "done"
+
+
+def test_bundles_are_kept_forever_when_the_time_is_zero(
+    archive_factory: Any, settings_with: Callable[..., Settings]
+) -> None:
+    archive: Archive = archive_factory(settings_with(export_ttl_days=0))
+    view, _ = export(archive, {"frame_ids": [frame_at(archive, 1, seed=2)]})
+    assert view["expires_at"] is None
+    runtime = archive.runtime
+    report = sweep(
+        session_factory=runtime.session_factory,
+        store=runtime.store,
+        settings=runtime.settings,
+        now=datetime.now(UTC) + timedelta(days=36_500),
+    )
+    assert report.exports == []
+    assert archive.get(view["links"]["download"], key="investigator").status_code == 200
