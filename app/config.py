@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     # Passes per restored frame (geometric self-ensemble, models.restorer): 2 = the frame and its
     # mirror image, averaged; +0.11 dB on cctv/val, +0.12 dB on cctv/val-night for twice the
     # compute (model card). 1 halves restore time; 4 and 8 gain a little more for 2x and 4x again.
-    restore_ensemble: Literal[1, 2, 4, 8] = 2  # models.restorer.SERVED_ENSEMBLE
+    restore_ensemble: int = 2  # 1, 2, 4 or 8; models.restorer.SERVED_ENSEMBLE
     # Frames the int8 engine is calibrated on, once per weights (then cached in ~/.cache);
     # empty: ../shared/data/cctv/train beside the repository.
     restore_calibration_dir: Path | None = None
@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     def _split_formats(cls, value: object) -> object:
         if isinstance(value, str):  # CCTV_ALLOWED_FORMATS=jpeg,png
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("restore_ensemble")
+    @classmethod
+    def _check_ensemble(cls, value: int) -> int:
+        if value not in (1, 2, 4, 8):
+            raise ValueError(f"passes per frame must be 1, 2, 4 or 8, not {value}")
         return value
 
     @model_validator(mode="after")

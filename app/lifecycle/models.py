@@ -65,7 +65,8 @@ class EvidenceExport(Base):
     __table_args__ = (sa.Index("ix_evidence_exports_state", "state"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    state: Mapped[str] = mapped_column(sa.String(16))  # queued, running, done, failed
+    # queued, running, done, failed; expired: done, its bundle deleted (CCTV_EXPORT_TTL_DAYS)
+    state: Mapped[str] = mapped_column(sa.String(16))
     requested_by: Mapped[str] = mapped_column(sa.String(64))
     frame_ids: Mapped[list[str]] = mapped_column(sa.JSON)
     include: Mapped[list[str]] = mapped_column(sa.JSON)
