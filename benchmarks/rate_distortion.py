@@ -2,7 +2,7 @@
 recompressing the whole frame?
 
     python benchmarks/rate_distortion.py --data ../shared/data/cctv/val [--hr 400|native]
-        [--frames N] [--threads 2] [--out DIR] [--fast]
+        [--frames N] [--threads 2] [--out DIR] [--fast] [--ensemble 1|2|4|8]
 
 For every stored codec on a quality grid (WebP lossless, WebP q95..q20, JPEG q95..q30, AVIF
 q90..q20) the frame goes through the archive's own ingest path (canonicalise, downsample,
@@ -14,7 +14,9 @@ the canonical HR frame (2 pixels shaved), bytes per frame, encode and decode tim
 
 It writes `rate_distortion.md` (the tables and the crossovers), `results.json` and `plot.png`
 (PSNR-Y against kB per frame, log x, one curve per method, mismatched points hollow) to --out.
-Frames are an even subsample of --data (all of them with --frames 0), said in the output.
+Frames are an even subsample of --data (all of them with --frames 0), said in the output. The
+model makes one pass per frame unless --ensemble says more (the service's default is 2; the
+curves in docs/storage.md are one pass).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from models.degradation import Profile, bicubic_upscale, decode_image
 from models.metrics import psnr_y, ssim_y
 from models.plot import line_plot
 from models.registry import ShippedModel, model_for_profile, shipped_models
-from models.restorer import Restorer
+from models.restorer import ENSEMBLES, Restorer
 
 LR_GRID = {
     "webp": ["webp-lossless"] + [f"webp-q{q}" for q in (95, 90, 80, 75, 60, 50, 40, 30, 20)],
@@ -364,6 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", help="folder for the outputs (default runs/rd-DATA-HR)")
     parser.add_argument("--fast", action="store_true", help="a small grid, for a quick look")
+    parser.add_argument(
+        "--ensemble",
+        type=int,
+        choices=ENSEMBLES,
+        default=1,
+        help="model passes per frame (self-ensemble; the service serves 2, CCTV_RESTORE_ENSEMBLE)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -384,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     restorers: dict[str, Restorer] = {}
     for model, _ in chosen.values():
         if model.name not in restorers:
-            restorers[model.name] = Restorer.from_pretrained(str(model.path))
+            restorers[model.name] = Restorer.from_pretrained(
+                str(model.path), ensemble=args.ensemble
+            )
 
     data_name = Path(args.data).resolve().name
     out = Path(args.out or f"runs/rd-{data_name}-{size}")
@@ -410,12 +421,14 @@ def main(argv: list[str] | None = None) -> int:
         f"# Rate-distortion on {data_name}, HR {size}\n\n"
         f"{len(paths)} of {len(all_paths)} frames (an even subsample), canonicalised as the "
         f"archive does ({'400x400' if base.hr_size else 'own size, modcropped'}), x2; PSNR-Y and "
-        f"SSIM-Y against that HR frame, {BORDER} pixels shaved; {args.threads} threads; "
+        f"SSIM-Y against that HR frame, {BORDER} pixels shaved; the model {args.ensemble} "
+        f"pass{'es' if args.ensemble > 1 else ''} per frame; {args.threads} threads; "
         f"{elapsed / 60:.1f} minutes. Command: "
         f"`python benchmarks/rate_distortion.py --data {args.data} --hr {args.hr}"
         + (f" --frames {args.frames}" if args.frames is not None else "")
         + f" --threads {args.threads}"
         + (" --fast" if args.fast else "")
+        + (f" --ensemble {args.ensemble}" if args.ensemble != 1 else "")
         + "`"
     )
     text = report(rows, crossovers, model_s, header)

@@ -88,6 +88,13 @@ def test_a_small_run_writes_the_table_the_json_and_the_plot(
     assert all(r["psnr"] > 10 for r in rows.values())
     table = (out / "rate_distortion.md").read_text()
     assert "| webp-lossless |" in table and "against whole-frame webp" in table
+    assert "the model 1 pass per frame" in table
     with Image.open(out / "plot.png") as plot:
         assert plot.size == (1100, 520)
     assert "wrote" in capsys.readouterr().out
+
+    twice = tmp_path / "twice"
+    args = ["--data", str(data), "--fast", "--threads", "1", "--frames", "1", "--out", str(twice)]
+    assert rd.main([*args, "--ensemble", "2"]) == 0
+    table = (twice / "rate_distortion.md").read_text()
+    assert "the model 2 passes per frame" in table and "--ensemble 2`" in table
