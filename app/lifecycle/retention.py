@@ -125,7 +125,8 @@ def expire_exports(
     while True:
         with unit_of_work(session_factory) as session:
             repository.lock(session)
-            skip = len(report.exports) if dry_run else 0  # a dry run changes nothing to skip by
+            # A dry run leaves the rows as they were: skip the ones it has listed already.
+            skip = len(report.exports) if dry_run else 0
             found = repository.expired_exports(session, cutoff, batch + skip)[skip:]
             for export in found:
                 finished = export.finished_at or cutoff  # never None: the query compares it
