@@ -11,6 +11,11 @@ class CommandError(Exception):
     """A failure to report in one line, without a traceback."""
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 frame', '2 frames'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 

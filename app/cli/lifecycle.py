@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.admin import session_factory
-from app.cli.common import CommandError, day, mb, report_verdict, table
+from app.cli.common import CommandError, counted, day, mb, report_verdict, table
 
 PURGE_ACTOR = "system:purge"
 
@@ -247,9 +247,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
         )
     verb = "would delete" if args.dry_run else "deleted"
     print(
-        f"{verb} {len(report.frames)} frames, {len(report.originals)} originals and "
-        f"{len(report.exports)} export bundles ({mb(report.bytes_freed)}); held frames are "
-        "never deleted",
+        f"{verb} {counted(len(report.frames), 'frame')}, "
+        f"{counted(len(report.originals), 'original')} and "
+        f"{counted(len(report.exports), 'export bundle')} ({mb(report.bytes_freed)}); held frames "
+        "are never deleted",
         file=sys.stderr,
     )
     return 0

@@ -16,6 +16,7 @@ from app.config import get_settings
 from app.db import make_engine, make_session_factory, unit_of_work
 from app.frames.service import Upload, ingest_frame
 from app.lifecycle.bundle import BundleWriter, Role
+from app.lifecycle.models import EvidenceExport
 from app.lifecycle.signing import Signer, public_pem
 from app.storage import build_store
 from models import Profile
@@ -82,6 +83,56 @@ def test_policy_then_purge_dry_run_then_purge(
     assert cli.main(["cameras", "list"]) == 0
     line = capsys.readouterr().out.splitlines()[1].split()
     assert line[:3] == ["cam-1", "1", "30"]
+
+
+def finished_export(days_ago: int, data: bytes) -> tuple[str, str]:
+    """A done export whose bundle was built `days_ago` days ago: (export id, blob key)."""
+    settings = get_settings()
+    finished = datetime.now(UTC) - timedelta(days=days_ago)
+    export_id, key = f"{days_ago:032d}", f"exports/00/{days_ago:032d}/bundle.zip"
+    build_store(settings).put(key, data)
+    with unit_of_work(make_session_factory(settings)) as session:
+        session.add(
+            EvidenceExport(
+                id=export_id,
+                state="done",
+                requested_by="investigator",
+                frame_ids=["f" * 32],
+                include=["stored"],
+                created_at=finished,
+                updated_at=finished,
+                finished_at=finished,
+                blob_key=key,
+                bytes=len(data),
+                sha256="0" * 64,
+            )
+        )
+    return export_id, key
+
+
+def test_purge_lists_then_deletes_export_bundles_past_their_time(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCTV_EXPORT_TTL_DAYS", "30")
+    assert cli.main(["migrate"]) == 0
+    old, old_key = finished_export(31, b"old bundle")
+    recent, recent_key = finished_export(3, b"recent bundle")
+    store = build_store(get_settings())
+    capsys.readouterr()
+
+    assert cli.main(["purge", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [old]
+    assert "bundle" in out and "would delete 0 frames, 0 originals and 1 export bundle " in err
+    assert store.exists(old_key)
+
+    assert cli.main(["purge"]) == 0
+    assert "deleted 0 frames, 0 originals and 1 export bundle " in capsys.readouterr().err
+    assert not store.exists(old_key) and store.exists(recent_key)
+    states = rows("SELECT id, state, blob_key FROM evidence_exports ORDER BY id")
+    assert states == [(recent, "done", recent_key), (old, "expired", None)]
+    expired = rows("SELECT key_name, detail FROM audit_log WHERE action = 'export.expire'")
+    assert [(actor, old in detail) for actor, detail in expired] == [("system:purge", True)]
 
 
 def test_a_bad_policy_value_names_the_option(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
