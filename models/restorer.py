@@ -222,18 +222,24 @@ class Restorer:
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, H*s, W*s, 3) uint8: the mean over the ensemble's views,
         clamped and rounded (never wrapped)."""
-        views = VIEWS[: self.ensemble]
         if self._run is not None:
-            x = engines.to_nchw(batch)
-            outs = [_numpy_view(self._run(_numpy_view(x, v)), v, inverse=True) for v in views]
-            y = engines.to_uint8(outs[0] if len(outs) == 1 else np.mean(outs, axis=0))
-            return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
-        x = torch.tensor(batch, device=self.device).permute(0, 3, 1, 2).to(self.dtype)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = self.network(x).float()
+            engine = self._run
+            x = torch.from_numpy(engines.to_nchw(batch))
+
+            def one_pass(t: torch.Tensor) -> torch.Tensor:
+                return torch.from_numpy(engine(t.contiguous().numpy()))
+        else:
+            x = torch.tensor(batch, device=self.device).permute(0, 3, 1, 2).to(self.dtype)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+
+            def one_pass(t: torch.Tensor) -> torch.Tensor:
+                return self.network(t).float()
+
+        views = VIEWS[: self.ensemble]
+        out = one_pass(x)
         for v in views[1:]:
-            out += _torch_view(self.network(_torch_view(x, v)).float(), v, inverse=True)
+            out += _view(one_pass(_view(x, v)), v, inverse=True)
         if len(views) > 1:
             out /= len(views)
         y = out.clamp_(0, 255).round_().to(torch.uint8)
@@ -275,23 +281,7 @@ ENSEMBLES = (1, 2, 4, 8)
 SERVED_ENSEMBLE = 2  # the service's default (CCTV_RESTORE_ENSEMBLE), and `evaluate`'s
 
 
-def _numpy_view(x: np.ndarray, view: View, *, inverse: bool = False) -> np.ndarray:
-    """NCHW array in the view (or, with `inverse`, back from it); the identity view is free."""
-    transpose, rows, cols = view
-    if not any(view):
-        return x
-    if transpose and not inverse:
-        x = x.transpose(0, 1, 3, 2)
-    if rows:
-        x = x[:, :, ::-1]
-    if cols:
-        x = x[:, :, :, ::-1]
-    if transpose and inverse:
-        x = x.transpose(0, 1, 3, 2)
-    return np.ascontiguousarray(x)
-
-
-def _torch_view(x: torch.Tensor, view: View, *, inverse: bool = False) -> torch.Tensor:
+def _view(x: torch.Tensor, view: View, *, inverse: bool = False) -> torch.Tensor:
     """NCHW tensor in the view (or, with `inverse`, back from it)."""
     transpose, rows, cols = view
     if transpose and not inverse:

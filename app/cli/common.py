@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.lifecycle.bundle import Verdict
 
 
 class CommandError(Exception):
@@ -38,7 +41,7 @@ def timestamp(text: str) -> datetime:
     return moment
 
 
-def report_verdict(verdict: Any) -> bool:
+def report_verdict(verdict: Verdict) -> bool:
     """Print an evidence bundle's verification (`bundle.verify_bundle`): each problem, then the
     outcome and the signing key's fingerprint when it verified. True if it did."""
     for problem in verdict.problems:
