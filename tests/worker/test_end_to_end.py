@@ -92,12 +92,15 @@ def test_a_worker_killed_mid_job_does_not_lose_the_job(
             database_url=database_url,
             broker_url=redis.url,
             s3=s3,
-            # Slow enough (about 0.1 s a frame) to be caught mid-job, one frame per batch.
+            # Slow enough to be caught mid-job (0.1 s a frame on a fast CPU, 0.4 s on an
+            # AVX2-only Zen 1 VM, two passes each), one frame per batch.
             model=save_tiny_model(tmp_path / "medium.safetensors", n_resblocks=8, n_feats=32),
             restore_batch_size=1,
-            # Short, so the test waits seconds, not the production hour, for redelivery.
-            restore_time_limit_s=10,
-            restore_visibility_timeout_s=12,
+            # Short, so the test waits seconds, not the production hour, for redelivery; long
+            # enough for a slow CPU to load the model and restore all 12 frames in one run (10 s
+            # was not, on that VM).
+            restore_time_limit_s=30,
+            restore_visibility_timeout_s=32,
         )
         first = CeleryWorker(env, tmp_path / "worker-1.log")
         first.start()
