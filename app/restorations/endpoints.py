@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.auth.schemas import Principal
-from app.auth.service import record_read
 from app.db import unit_of_work
 from app.deps import QueueDep, ReadKey, RestoreDep, SessionDep
 from app.restorations import jobs, on_demand
@@ -68,15 +67,15 @@ async def get_restored_frame(
     if isinstance(outcome, on_demand.Pending):
         wait_s = restore.settings.restore_wait_s if wait is None else wait
         outcome = await _wait_for_result(outcome, frame_id, method, format, restore, queue, wait_s)
-    if isinstance(outcome, on_demand.Pending):
-        job = await run_in_threadpool(_job_view, outcome.job_id, restore)
-        return JSONResponse(
-            job.model_dump(mode="json"),
-            status_code=202,
-            headers={"Location": job.links.self, "Retry-After": "2"},
-        )
-    detail = f"method={method.value} format={format.value}"
-    await run_in_threadpool(_audit, principal, frame_id, detail, restore)
+        if isinstance(outcome, on_demand.Pending):
+            job = await run_in_threadpool(_job_view, outcome.job_id, restore)
+            return JSONResponse(
+                job.model_dump(mode="json"),
+                status_code=202,
+                headers={"Location": job.links.self, "Retry-After": "2"},
+            )
+        await run_in_threadpool(_audit, principal, frame_id, method, format, restore)
+    # Else restore_or_enqueue has audit-logged the read already.
     return Response(
         outcome.data,
         media_type=outcome.media_type,
@@ -137,9 +136,11 @@ def _job_view(job_id: str, restore: RestoreContext) -> RestoreJobRead:
         return jobs.job_view(job_id, session=session)
 
 
-def _audit(principal: Principal, frame_id: str, detail: str, restore: RestoreContext) -> None:
+def _audit(
+    principal: Principal, frame_id: str, method: Method, fmt: OutputFormat, restore: RestoreContext
+) -> None:
     with unit_of_work(restore.session_factory) as session:
-        record_read(principal, "frame.restored.read", frame_id, session=session, detail=detail)
+        on_demand.record_restored_read(principal, frame_id, method, fmt, session=session)
 
 
 @router.post(

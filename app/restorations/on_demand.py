@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
+
 from app.auth.schemas import Principal
+from app.auth.service import record_read
 from app.db import unit_of_work
 from app.errors import RestoreFailed
 from app.frames.models import Frame
@@ -46,7 +49,8 @@ def restore_or_enqueue(
     queue: RestoreQueue,
 ) -> Restored | Pending:
     """From the cache; bicubic right now (it is cheap); else a job (an existing one for this
-    frame if there is one) whose result the caller may wait for."""
+    frame if there is one) whose result the caller may wait for. A frame it returns has had
+    its read audit-logged (a cache hit in the same transaction as the look-up)."""
     created = False
     with unit_of_work(context.session_factory) as session:
         frame = get_frame(frame_id, session=session)
@@ -56,6 +60,7 @@ def restore_or_enqueue(
         )
         record_cache(hit is not None)
         if hit is not None:
+            record_restored_read(principal, frame_id, method, fmt, session=session)
             return hit
         if method is Method.edsr:
             job = repository.active_job_for(session, frame.id, method.value, fmt.value)
@@ -67,10 +72,21 @@ def restore_or_enqueue(
                 job, created = new_job(session, [frame.id], method, fmt, principal.name), True
             job_id = job.id
     if method is Method.bicubic:
-        return restore_now(frame, method, fmt, context)
+        restored = restore_now(frame, method, fmt, context)
+        with unit_of_work(context.session_factory) as session:
+            record_restored_read(principal, frame_id, method, fmt, session=session)
+        return restored
     if created:
         submit_job(job_id, queue=queue, session_factory=context.session_factory)
     return Pending(job_id)
+
+
+def record_restored_read(
+    principal: Principal, frame_id: str, method: Method, fmt: OutputFormat, *, session: Session
+) -> None:
+    """Audit-log that `principal` was handed the restored frame (committed with `session`)."""
+    detail = f"method={method.value} format={fmt.value}"
+    record_read(principal, "frame.restored.read", frame_id, session=session, detail=detail)
 
 
 def restore_now(

@@ -21,11 +21,14 @@ def test_stored_and_restored_reads_are_logged_with_who_what_when(archive: Archiv
     before = datetime.now(UTC)
     archive.get(f"/v1/frames/{frame_id}/stored", key="investigator")
     archive.get(f"/v1/frames/{frame_id}/restored", key="admin", params={"format": "webp"})
+    cached = archive.get(f"/v1/frames/{frame_id}/restored", key="admin", params={"format": "webp"})
     archive.get(f"/v1/frames/{frame_id}/restored", key="investigator", params={"method": "bicubic"})
 
+    assert cached.status_code == 200
     assert entries(archive, frame_id) == [
         ("investigator", "frame.stored.read", ""),
-        ("admin", "frame.restored.read", "method=edsr format=webp"),
+        ("admin", "frame.restored.read", "method=edsr format=webp"),  # restored now
+        ("admin", "frame.restored.read", "method=edsr format=webp"),  # from the cache
         ("investigator", "frame.restored.read", "method=bicubic format=png"),
     ]
     with archive.runtime.session_factory() as session:
