@@ -72,10 +72,7 @@ def restore_or_enqueue(
                 job, created = new_job(session, [frame.id], method, fmt, principal.name), True
             job_id = job.id
     if method is Method.bicubic:
-        restored = restore_now(frame, method, fmt, context)
-        with unit_of_work(context.session_factory) as session:
-            record_restored_read(principal, frame_id, method, fmt, session=session)
-        return restored
+        return restore_now(frame, method, fmt, context, reader=principal)
     if created:
         submit_job(job_id, queue=queue, session_factory=context.session_factory)
     return Pending(job_id)
@@ -90,9 +87,10 @@ def record_restored_read(
 
 
 def restore_now(
-    frame: Frame, method: Method, fmt: OutputFormat, context: RestoreContext
+    frame: Frame, method: Method, fmt: OutputFormat, context: RestoreContext, *, reader: Principal
 ) -> Restored:
-    """Restore one frame in this thread, cache it and return it; RestoreFailed if it cannot."""
+    """Restore one frame in this thread, cache it and return it, its read by `reader`
+    audit-logged in the same transaction; RestoreFailed if it cannot."""
     store, restorer = context.store, context.restorer
     outputs, errors = restore_pixels([frame], method, store=store, restorer=restorer)
     if frame.id in errors:
@@ -103,6 +101,7 @@ def restore_now(
         record_restorations(
             session, written, method, fmt, store=store, restorer=restorer, settings=context.settings
         )
+        record_restored_read(reader, frame.id, method, fmt, session=session)
     return Restored(written[frame.id].data, fmt.media_type, provenance_of(frame, method, restorer))
 
 
