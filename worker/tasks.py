@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.config import get_settings
@@ -71,9 +72,23 @@ def restore_context() -> RestoreContext:
         return _context
 
 
-# The model is loaded by the first task of each pool process (restore_context), not when the
-# process starts: Celery kills a pool process that is not up within worker_proc_alive_timeout,
-# and loading a model under load missed that deadline again and again.
+# Celery kills a pool process that is not up within worker_proc_alive_timeout, and loading a
+# model in the process-init hook missed that deadline again and again under load. So the hook
+# only starts a thread that loads it (restore_context), and a task that comes first waits for
+# that load under the same lock. Before, the first task loaded the model itself, inside its
+# time limit (7 s for an 8x32 test model calibrated to int8 on a slow CPU; more for larger).
+
+
+@worker_process_init.connect
+def _load_model_soon(**_: Any) -> None:
+    threading.Thread(target=_preload, name="model-preload", daemon=True).start()
+
+
+def _preload() -> None:
+    try:
+        restore_context()
+    except Exception:  # the first task tries again and fails the job with the reason
+        logger.exception("restore worker: the model could not be loaded at start")
 
 
 def backoff_s(retries: int) -> float:
@@ -140,8 +155,8 @@ def _restore_job(self: Task, job_id: str, retried_for_s: float) -> None:
 
 @celery_app.task(bind=True, name=HEALTH_TASK, ignore_result=True)
 def health(self: Task, reply_key: str) -> None:
-    """Prove that this pool process can run restore jobs: build its restore context (the model
-    loaded lazily, as the first restore job would) and reply to the waiting check
+    """Prove that this pool process can run restore jobs: build its restore context (waiting
+    for the model's load, or loading it, as a restore job would) and reply to the waiting check
     (`cctv-archive worker-check`). A failure is replied with its kind, not its details."""
     worker = self.request.hostname or "?"
     try:

@@ -26,7 +26,7 @@ from app.observability.logs import current_request_id
 
 RESTORE_TASK = "cctv_archive.restore_job"
 # A task that does nothing but what every restore needs first (the pool process's restore
-# context, the model loaded lazily): a worker that answers ping but whose pool processes cannot
+# context, its model loaded): a worker that answers ping but whose pool processes cannot
 # run tasks (the model cannot load, processes killed in a loop) never completes it.
 HEALTH_TASK = "cctv_archive.health"
 HEALTH_REPLY_PREFIX = "cctv_archive:health:"

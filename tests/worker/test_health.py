@@ -21,6 +21,7 @@ from tests.worker.deployment import (
     save_tiny_model,
     scaled_out_env,
     settings_from,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,27 @@ def test_a_worker_whose_pool_runs_tasks_is_healthy(
     assert "(model e2e-1x8)" in result.stdout
 
 
+def test_a_worker_loads_its_model_when_it_starts_not_in_its_first_task(
+    tmp_path: Path, s3: services.MotoServer, database_url: str
+) -> None:
+    model = save_tiny_model(tmp_path / "tiny.safetensors")
+    env = scaled_out_env(
+        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
+    )
+    worker = CeleryWorker(env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        wait_until(
+            lambda: b"restore worker: model e2e-1x8 on cpu" in worker.log.read_bytes(),
+            60,
+            "the model loaded at start",
+            worker,
+        )
+    finally:
+        worker.stop()
+    assert b"received" not in worker.log.read_bytes(), worker.tail()  # no task ran
+
+
 def test_a_named_worker_answers_for_itself_and_an_absent_one_is_unhealthy(
     tmp_path: Path, s3: services.MotoServer, database_url: str
 ) -> None:
@@ -95,8 +117,14 @@ def test_a_worker_that_answers_ping_but_cannot_load_its_model_is_unhealthy(
         model=tmp_path / "missing.safetensors",
     )
     worker = CeleryWorker(env, tmp_path / "worker.log")
-    worker.start()  # it starts: the model is loaded by the first task, not at start
+    worker.start()  # it starts: the model is loaded beside the pool, which logs the failure
     try:
+        wait_until(
+            lambda: b"the model could not be loaded at start" in worker.log.read_bytes(),
+            60,
+            "the failed load logged",
+            worker,
+        )
         # Celery's own check (what the compose healthcheck used) finds nothing wrong.
         name = worker.name.replace("%h", socket.gethostname())
         pong = make_celery(settings_from(env)).control.ping(destination=[name], timeout=5)
