@@ -87,7 +87,7 @@ def _load_model_soon(**_: Any) -> None:
 def _preload() -> None:
     try:
         restore_context()
-    except Exception:  # the first task tries again and fails the job with the reason
+    except Exception:  # each task and each health check tries again
         logger.exception("restore worker: the model could not be loaded at start")
 
 
