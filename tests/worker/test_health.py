@@ -32,6 +32,14 @@ def _broker() -> str:
     return shared.rsplit("/", 1)[0] + f"/{services.free_port() % 15 + 1}"
 
 
+def _tiny_model_env(tmp_path: Path, s3: services.MotoServer, database_url: str) -> dict[str, str]:
+    """A scaled-out worker's environment with the 1x8 test model (`e2e-1x8`)."""
+    model = save_tiny_model(tmp_path / "tiny.safetensors")
+    return scaled_out_env(
+        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
+    )
+
+
 def worker_check(
     env: dict[str, str], timeout: float, *extra: str
 ) -> subprocess.CompletedProcess[str]:
@@ -45,10 +53,7 @@ def worker_check(
 def test_a_worker_whose_pool_runs_tasks_is_healthy(
     tmp_path: Path, s3: services.MotoServer, database_url: str
 ) -> None:
-    model = save_tiny_model(tmp_path / "tiny.safetensors")
-    env = scaled_out_env(
-        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
-    )
+    env = _tiny_model_env(tmp_path, s3, database_url)
     worker = CeleryWorker(env, tmp_path / "worker.log")
     worker.start()
     try:
@@ -63,10 +68,7 @@ def test_a_worker_whose_pool_runs_tasks_is_healthy(
 def test_a_worker_loads_its_model_when_it_starts_not_in_its_first_task(
     tmp_path: Path, s3: services.MotoServer, database_url: str
 ) -> None:
-    model = save_tiny_model(tmp_path / "tiny.safetensors")
-    env = scaled_out_env(
-        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
-    )
+    env = _tiny_model_env(tmp_path, s3, database_url)
     worker = CeleryWorker(env, tmp_path / "worker.log")
     worker.start()
     try:
@@ -85,10 +87,7 @@ def test_a_named_worker_answers_for_itself_and_an_absent_one_is_unhealthy(
     tmp_path: Path, s3: services.MotoServer, database_url: str
 ) -> None:
     """A container's healthcheck must judge its own worker, not whichever worker is free."""
-    model = save_tiny_model(tmp_path / "tiny.safetensors")
-    env = scaled_out_env(
-        tmp_path, database_url=database_url, broker_url=_broker(), s3=s3, model=model
-    )
+    env = _tiny_model_env(tmp_path, s3, database_url)
     worker = CeleryWorker(env, tmp_path / "worker.log")
     worker.start()
     name = worker.name.replace("%h", socket.gethostname())
