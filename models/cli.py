@@ -42,9 +42,20 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         "init": "shipped model name or .safetensors: start from its weights, fresh schedule",
         "pack": "a `cctv-archive pack` file: its training and validation frames are used",
         "hardware": "what the run ran on, for the model card (default: device and threads)",
+        "teacher": "distil: a shipped model name or .safetensors whose restorations replace the "
+        "HR frames as targets (validation still uses the real HR frames)",
+        "teacher_engine": "what runs the teacher on a CPU (auto, torch, ...; see evaluate)",
     }
     parser.add_argument("--loss", choices=["l1", "l2"], default=defaults["loss"])
-    for name in ("out", "profile", "name", "device", "resume", "init", "hardware", "pack"):
+    parser.add_argument(
+        "--teacher-ensemble",
+        type=int,
+        choices=[1, 2, 4, 8],
+        default=defaults["teacher_ensemble"],
+        help="views the --teacher averages per frame (self-ensemble)",
+    )
+    names = ("out", "profile", "name", "device", "resume", "init", "hardware", "pack", "teacher")
+    for name in (*names, "teacher_engine"):
         parser.add_argument(
             f"--{name.replace('_', '-')}", default=defaults[name], help=helps.get(name)
         )

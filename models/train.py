@@ -53,6 +53,9 @@ RESUME_FIXED = (
     "init",
     "pack",
     "oversample",
+    "teacher",
+    "teacher_ensemble",
+    "teacher_engine",
 )
 
 
@@ -96,6 +99,12 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (validated and saved) once this much wall time has passed
     # "CAMERA=K": frames whose first path part is CAMERA are drawn K times as often (night cameras)
     oversample: list[str] = field(default_factory=list)
+    # Distillation: a shipped model name or .safetensors whose restorations (a self-ensemble of
+    # `teacher_ensemble` views, run by `teacher_engine`) replace the HR frames as training
+    # targets. Validation still measures against the real HR frames.
+    teacher: str = ""
+    teacher_ensemble: int = 8
+    teacher_engine: str = "auto"
 
     @property
     def val_folders(self) -> list[str]:
@@ -159,6 +168,25 @@ def oversampled(pairs: list[Pair], rules: list[str]) -> list[Pair]:
     return [p for p in pairs for _ in range(weights.get(camera_of(p.name), 1))]
 
 
+def distilled(pairs: list[Pair], config: TrainConfig) -> list[Pair]:
+    """`pairs` with each HR frame replaced by the teacher's restoration of its LR frame: the
+    student learns what the teacher serves with `teacher_ensemble` views, in one pass."""
+    teacher = Restorer.from_pretrained(
+        config.teacher,
+        engine=config.teacher_engine,
+        ensemble=config.teacher_ensemble,
+        device=config.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+    )
+    if teacher.scale != Profile.parse(config.profile).scale:
+        raise ValueError(f"the --teacher model is x{teacher.scale}, the profile is not")
+    print(
+        f"teacher {config.teacher} ({teacher.engine}, {config.teacher_ensemble} views) "
+        f"restores {len(pairs)} training frames as targets"
+    )
+    it = tqdm(pairs, desc="teacher", leave=False)
+    return [Pair(p.name, teacher.restore([p.lr])[0], p.lr) for p in it]
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
     """Cosine decay from 1 to lr_final_ratio over the run (a function of the step: resumable)."""
     progress = min(step / max(config.steps, 1), 1.0)
@@ -219,6 +247,8 @@ def main(config: TrainConfig) -> Path:
         packed, packed_native, packed_val = read_pack(config.pack, config.profile)
         pairs += packed + packed_native
         val_sets.update(packed_val)
+    if config.teacher:
+        pairs = distilled(pairs, config)
     pairs = oversampled(pairs, config.oversample)
     if not pairs or not val_sets:
         raise ValueError("no training frames or no validation frames: give --data and --val")
@@ -405,6 +435,14 @@ def main(config: TrainConfig) -> Path:
                     "batch": config.batch,
                     "patch": config.patch,
                     "lr": config.lr,
+                    **(
+                        {
+                            "teacher": f"{config.teacher}, {config.teacher_ensemble} views, "
+                            f"{config.teacher_engine}"
+                        }
+                        if config.teacher
+                        else {}
+                    ),
                 }
                 extra = {
                     "step": step,

@@ -479,3 +479,36 @@ def test_a_bf16_channels_last_leg_trains_like_fp32_and_is_recorded(
         curves[bf16] = [h["psnr_y"] for h in json.loads((out / "history.json").read_text())]
     assert curves[True][-1] > curves[True][0] + 1
     assert abs(curves[True][-1] - curves[False][-1]) < 0.5
+
+
+def test_a_teacher_s_restorations_replace_the_hr_targets_and_the_leg_names_it(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    teacher = main(tiny_config(image_folder, tmp_path / "teacher", steps=10, val_every=10))
+    config = tiny_config(
+        image_folder,
+        tmp_path / "student",
+        steps=4,
+        val_every=4,
+        teacher=str(teacher),
+        teacher_ensemble=2,
+        teacher_engine="torch",
+    )
+    pairs = load_pairs(image_folder, Profile.parse(config.profile), progress=False)
+    targets = train_module.distilled(pairs, config)
+
+    served = Restorer.from_pretrained(str(teacher), ensemble=2)
+    for pair, target in zip(pairs, targets, strict=True):
+        assert target.name == pair.name and target.lr is pair.lr
+        np.testing.assert_array_equal(target.hr, served.restore([pair.lr])[0])
+    # The teacher's frames are its guesses, not the originals: they must differ from them.
+    assert any(not np.array_equal(t.hr, p.hr) for t, p in zip(targets, pairs, strict=True))
+
+    main(config)
+    _, info = load_model(tmp_path / "student" / "last.safetensors")
+    assert info.extra["legs"][-1]["teacher"] == f"{teacher}, 2 views, torch"
+    # Validation still measures against the real HR frames: the student's recorded figure is
+    # its PSNR-Y against them, as served.
+    student = Restorer.from_pretrained(str(tmp_path / "student" / "last.safetensors"))
+    real = np.mean([psnr_y(student.restore([p.lr])[0], p.hr, 2) for p in pairs])
+    assert info.extra["val"]["frames"] == pytest.approx(real, abs=1e-6)
