@@ -57,8 +57,9 @@ class Settings(BaseSettings):
     # (exact, always there). On CUDA always torch fp16.
     restore_engine: Literal["auto", "torch", "openvino-bf16", "openvino-int8", "onnx-int8"] = "auto"
     # Passes per restored frame (geometric self-ensemble, models.restorer): 2 = the frame and its
-    # mirror image, averaged; +0.11 dB on cctv/val, +0.12 dB on cctv/val-night for twice the
-    # compute (model card). 1 halves restore time; 4 and 8 gain a little more for 2x and 4x again.
+    # mirror image, averaged; +0.06 dB on cctv/val, +0.05 dB on cctv/val-night for twice the
+    # compute with the distilled default (model card; +0.11/+0.12 with its leg 1). 1 halves
+    # restore time; 4 and 8 gain a little more for 2x and 4x again.
     restore_ensemble: int = 2  # 1, 2, 4 or 8; models.restorer.SERVED_ENSEMBLE
     # Frames the int8 engine is calibrated on, once per weights (then cached in ~/.cache);
     # empty: ../shared/data/cctv/train beside the repository.

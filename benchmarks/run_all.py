@@ -204,9 +204,9 @@ before issue 13 (torch fp32, 256-pixel tiles one at a time; channels-last in mem
 NHWC frames are only permuted). "Served": what `cctv-archive serve` loads
 with `CCTV_RESTORE_ENGINE=auto`. These three make one pass per frame, so their ratio is the
 engine's alone. "As served" adds the self-ensemble the service runs by default
-(`CCTV_RESTORE_ENSEMBLE=2`: the frame and its mirror image, averaged; +0.11 dB on val, +0.12 dB
-on val-night, see the model card), the time one frame really takes. Median of {args.repeat}
-interleaved runs.
+(`CCTV_RESTORE_ENSEMBLE=2`: the frame and its mirror image, averaged; +0.06 dB on val, +0.05 dB
+on val-night with the distilled default, see the model card), the time one frame really takes.
+Median of {args.repeat} interleaved runs.
 
 {cpu_section}
 
