@@ -4,7 +4,8 @@ Recipe of the EDSR paper and the study: L1 loss, Adam (0.9, 0.999), random LR pa
 and 90-degree rotations, cosine learning-rate decay, validation on whole frames at a fixed interval.
 Additions: an exponential moving average of the weights (with `ema` > 0 both the average and the
 raw weights are validated and the better is kept), larger patches late in the run
-(`late_patch`), and warm restarts from a shipped or saved model (`init`). Validation goes
+(`late_patch`), warm restarts from a shipped or saved model (`init`), and distillation
+(`teacher`: a model's self-ensemble restorations as the targets). Validation goes
 through `Restorer`, the engine the service runs, so the figure measured is the figure served.
 """
 
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from models.checkpoint import ModelInfo, load_model, save_model
 from models.data import Pair, PatchSampler, Prefetcher, camera_of, load_pairs
-from models.degradation import Profile, bicubic_upscale
+from models.degradation import Profile, bicubic_upscale, same_pixels
 from models.edsr import EDSR, EDSRConfig
 from models.metrics import psnr_y
 from models.pack import read_pack
@@ -177,8 +178,12 @@ def distilled(pairs: list[Pair], config: TrainConfig) -> list[Pair]:
         ensemble=config.teacher_ensemble,
         device=config.device or ("cuda" if torch.cuda.is_available() else "cpu"),
     )
-    if teacher.scale != Profile.parse(config.profile).scale:
-        raise ValueError(f"the --teacher model is x{teacher.scale}, the profile is not")
+    profile = Profile.parse(config.profile)
+    if not same_pixels(teacher.degradation_id, profile.degradation_id):
+        raise ValueError(
+            f"the --teacher model was trained on {teacher.degradation_id}, "
+            f"not on profile {profile} ({profile.degradation_id})"
+        )
     print(
         f"teacher {config.teacher} ({teacher.engine}, {config.teacher_ensemble} views) "
         f"restores {len(pairs)} training frames as targets"

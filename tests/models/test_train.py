@@ -512,3 +512,15 @@ def test_a_teacher_s_restorations_replace_the_hr_targets_and_the_leg_names_it(
     student = Restorer.from_pretrained(str(tmp_path / "student" / "last.safetensors"))
     real = np.mean([psnr_y(student.restore([p.lr])[0], p.hr, 2) for p in pairs])
     assert info.extra["val"]["frames"] == pytest.approx(real, abs=1e-6)
+
+
+def test_a_teacher_trained_on_another_degradation_is_refused(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    teacher = main(tiny_config(image_folder, tmp_path / "teacher", steps=2, val_every=2))
+    # The tiny teacher was trained at native:2:png; a webp-q90 run must not learn from it.
+    config = tiny_config(
+        image_folder, tmp_path / "b", profile="native:2:webp-q90", teacher=str(teacher)
+    )
+    with pytest.raises(ValueError, match="--teacher model was trained on bicubic-aa-x2/png/v1"):
+        main(config)
