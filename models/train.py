@@ -169,16 +169,17 @@ def oversampled(pairs: list[Pair], rules: list[str]) -> list[Pair]:
     return [p for p in pairs for _ in range(weights.get(camera_of(p.name), 1))]
 
 
-def distilled(pairs: list[Pair], config: TrainConfig) -> list[Pair]:
+def distilled(
+    pairs: list[Pair], config: TrainConfig, profile: Profile, device: torch.device
+) -> list[Pair]:
     """`pairs` with each HR frame replaced by the teacher's restoration of its LR frame: the
     student learns what the teacher serves with `teacher_ensemble` views, in one pass."""
     teacher = Restorer.from_pretrained(
         config.teacher,
         engine=config.teacher_engine,
         ensemble=config.teacher_ensemble,
-        device=config.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        device=str(device),
     )
-    profile = Profile.parse(config.profile)
     if not same_pixels(teacher.degradation_id, profile.degradation_id):
         raise ValueError(
             f"the --teacher model was trained on {teacher.degradation_id}, "
@@ -253,7 +254,7 @@ def main(config: TrainConfig) -> Path:
         pairs += packed + packed_native
         val_sets.update(packed_val)
     if config.teacher:
-        pairs = distilled(pairs, config)
+        pairs = distilled(pairs, config, profile, device)
     pairs = oversampled(pairs, config.oversample)
     if not pairs or not val_sets:
         raise ValueError("no training frames or no validation frames: give --data and --val")
@@ -440,15 +441,12 @@ def main(config: TrainConfig) -> Path:
                     "batch": config.batch,
                     "patch": config.patch,
                     "lr": config.lr,
-                    **(
-                        {
-                            "teacher": f"{config.teacher}, {config.teacher_ensemble} views, "
-                            f"{config.teacher_engine}"
-                        }
-                        if config.teacher
-                        else {}
-                    ),
                 }
+                if config.teacher:
+                    leg["teacher"] = (
+                        f"{config.teacher}, {config.teacher_ensemble} views, "
+                        f"{config.teacher_engine}"
+                    )
                 extra = {
                     "step": step,
                     "val_psnr_y": mean,

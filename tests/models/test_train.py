@@ -495,7 +495,9 @@ def test_a_teacher_s_restorations_replace_the_hr_targets_and_the_leg_names_it(
         teacher_engine="torch",
     )
     pairs = load_pairs(image_folder, Profile.parse(config.profile), progress=False)
-    targets = train_module.distilled(pairs, config)
+    targets = train_module.distilled(
+        pairs, config, Profile.parse(config.profile), torch.device("cpu")
+    )
 
     served = Restorer.from_pretrained(str(teacher), ensemble=2)
     for pair, target in zip(pairs, targets, strict=True):

@@ -150,6 +150,18 @@ class CeleryWorker:
         self.process.wait(timeout=timeout)
         self.process = None
 
+    def __enter__(self) -> CeleryWorker:
+        """Started; stopped on leaving the block (also when the start itself fails)."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process is None:
             return

@@ -54,12 +54,8 @@ def test_a_worker_whose_pool_runs_tasks_is_healthy(
     tmp_path: Path, s3: services.MotoServer, database_url: str
 ) -> None:
     env = _tiny_model_env(tmp_path, s3, database_url)
-    worker = CeleryWorker(env, tmp_path / "worker.log")
-    worker.start()
-    try:
+    with CeleryWorker(env, tmp_path / "worker.log") as worker:
         result = worker_check(env, timeout=60)
-    finally:
-        worker.stop()
     assert result.returncode == 0, (result.stdout, result.stderr, worker.tail())
     assert result.stdout.startswith("healthy: restore worker e2e-"), result.stdout
     assert "(model e2e-1x8)" in result.stdout
@@ -69,17 +65,13 @@ def test_a_worker_loads_its_model_when_it_starts_not_in_its_first_task(
     tmp_path: Path, s3: services.MotoServer, database_url: str
 ) -> None:
     env = _tiny_model_env(tmp_path, s3, database_url)
-    worker = CeleryWorker(env, tmp_path / "worker.log")
-    worker.start()
-    try:
+    with CeleryWorker(env, tmp_path / "worker.log") as worker:
         wait_until(
             lambda: b"restore worker: model e2e-1x8 on cpu" in worker.log.read_bytes(),
             60,
             "the model loaded at start",
             worker,
         )
-    finally:
-        worker.stop()
     assert b"received" not in worker.log.read_bytes(), worker.tail()  # no task ran
 
 
@@ -88,14 +80,10 @@ def test_a_named_worker_answers_for_itself_and_an_absent_one_is_unhealthy(
 ) -> None:
     """A container's healthcheck must judge its own worker, not whichever worker is free."""
     env = _tiny_model_env(tmp_path, s3, database_url)
-    worker = CeleryWorker(env, tmp_path / "worker.log")
-    worker.start()
-    name = worker.name.replace("%h", socket.gethostname())
-    try:
+    with CeleryWorker(env, tmp_path / "worker.log") as worker:
+        name = worker.name.replace("%h", socket.gethostname())
         own = worker_check(env, 60, "--worker", name)
         absent = worker_check(env, 2, "--worker", "celery@no-such-host")
-    finally:
-        worker.stop()
     assert own.returncode == 0, (own.stdout, own.stderr, worker.tail())
     assert own.stdout.startswith(f"healthy: restore worker {name} ran a health task"), own.stdout
     assert absent.returncode == 1, (absent.stdout, absent.stderr)
@@ -115,9 +103,8 @@ def test_a_worker_that_answers_ping_but_cannot_load_its_model_is_unhealthy(
         s3=s3,
         model=tmp_path / "missing.safetensors",
     )
-    worker = CeleryWorker(env, tmp_path / "worker.log")
-    worker.start()  # it starts: the model is loaded beside the pool, which logs the failure
-    try:
+    # It starts: the model is loaded beside the pool, which logs the failure.
+    with CeleryWorker(env, tmp_path / "worker.log") as worker:
         wait_until(
             lambda: b"the model could not be loaded at start" in worker.log.read_bytes(),
             60,
@@ -129,8 +116,6 @@ def test_a_worker_that_answers_ping_but_cannot_load_its_model_is_unhealthy(
         pong = make_celery(settings_from(env)).control.ping(destination=[name], timeout=5)
         assert pong == [{name: {"ok": "pong"}}]
         result = worker_check(env, timeout=60)
-    finally:
-        worker.stop()
     assert result.returncode == 1, (result.stdout, result.stderr, worker.tail())
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
