@@ -56,11 +56,12 @@ class Settings(BaseSettings):
     # agrees with torch: bf16 where the CPU computes it natively (AMX), else int8; otherwise torch
     # (exact, always there). On CUDA always torch fp16.
     restore_engine: Literal["auto", "torch", "openvino-bf16", "openvino-int8", "onnx-int8"] = "auto"
-    # Passes per restored frame (geometric self-ensemble, models.restorer): 2 = the frame and its
-    # mirror image, averaged; +0.06 dB on cctv/val, +0.05 dB on cctv/val-night for twice the
-    # compute with the distilled default (model card; +0.11/+0.12 with its leg 1). 1 halves
-    # restore time; 4 and 8 gain a little more for 2x and 4x again.
-    restore_ensemble: int = 2  # 1, 2, 4 or 8; models.restorer.SERVED_ENSEMBLE
+    # Passes per restored frame (geometric self-ensemble, models.restorer). 1: the network alone,
+    # which meets every quality target since the default was distilled from its own 8-view
+    # ensemble. 2 = the frame and its mirror image, averaged: +0.06 dB on cctv/val, +0.05 dB on
+    # cctv/val-night for twice the compute (model card); worth it on a GPU or a CPU with time to
+    # spare. 4 and 8 gain a little more for 2x and 4x again.
+    restore_ensemble: int = 1  # 1, 2, 4 or 8; models.restorer.SERVED_ENSEMBLE
     # Frames the int8 engine is calibrated on, once per weights (then cached in ~/.cache);
     # empty: ../shared/data/cctv/train beside the repository.
     restore_calibration_dir: Path | None = None

@@ -278,7 +278,7 @@ VIEWS: tuple[View, ...] = tuple(
     (t, r, c) for t in (False, True) for r in (False, True) for c in (False, True)
 )
 ENSEMBLES = (1, 2, 4, 8)
-SERVED_ENSEMBLE = 2  # the service's default (CCTV_RESTORE_ENSEMBLE), and `evaluate`'s
+SERVED_ENSEMBLE = 1  # the service's default (CCTV_RESTORE_ENSEMBLE), and `evaluate`'s
 
 
 def _view(x: torch.Tensor, view: View, *, inverse: bool = False) -> torch.Tensor:

@@ -28,13 +28,13 @@ def test_environment_variables_with_the_prefix_are_read(monkeypatch: pytest.Monk
     monkeypatch.setenv("CCTV_ALLOWED_FORMATS", "jpeg, PNG")
     monkeypatch.setenv("CCTV_RESTORE_CACHE_TTL_S", "60")
     monkeypatch.setenv("CCTV_S3_SECRET_ACCESS_KEY", "s3cret")
-    monkeypatch.setenv("CCTV_RESTORE_ENSEMBLE", "1")
+    monkeypatch.setenv("CCTV_RESTORE_ENSEMBLE", "2")
     monkeypatch.setenv("CCTV_EXPORT_TTL_DAYS", "7")
     settings = Settings(_env_file=None)
     assert settings.database_url == "postgresql+psycopg://u@db/cctv"
     assert settings.allowed_formats == ["jpeg", "png"]
     assert settings.restore_cache_ttl_s == 60
-    assert (settings.restore_ensemble, settings.export_ttl_days) == (1, 7)
+    assert (settings.restore_ensemble, settings.export_ttl_days) == (2, 7)
     assert "s3cret" not in repr(settings)
 
 

@@ -43,8 +43,8 @@ def test_the_cli_measures_the_engine_it_is_given(
     for engine in ("torch", "auto"):
         assert main(["evaluate", "--data", str(image_folder), "--engine", engine, "--json"]) == 0
         results[engine] = json.loads(capsys.readouterr().out)
-    assert (results["torch"]["backend"], results["torch"]["ensemble"]) == ("torch", 2)
-    assert results["torch"]["engine"] == "torch+ensemble-x2"  # what the service serves
+    assert (results["torch"]["backend"], results["torch"]["ensemble"]) == ("torch", 1)
+    assert results["torch"]["engine"] == "torch"  # one pass, as the service serves
     fast = "openvino-bf16" if engines.native_bf16() else "openvino-int8"
     assert results["auto"]["backend"] == fast
     # The same frames and bicubic; other pixels from the network (bf16 or int8, not fp32).
@@ -52,7 +52,7 @@ def test_the_cli_measures_the_engine_it_is_given(
     assert results["auto"]["psnr_y"] != results["torch"]["psnr_y"]
 
 
-def test_the_cli_measures_one_pass_or_the_served_ensemble(
+def test_the_cli_measures_one_pass_or_a_self_ensemble(
     image_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = {}

@@ -50,14 +50,12 @@ def test_the_configured_batch_size_is_what_the_network_runs(
         assert [frame.shape for frame in restored] == [(24, 32, 3)] * 7
 
 
-def test_the_service_restores_with_the_self_ensemble_by_default(
-    tmp_path: Path, settings_with: Any
-) -> None:
+def test_the_service_restores_in_one_pass_by_default(tmp_path: Path, settings_with: Any) -> None:
     model = tmp_path / "tiny.safetensors"
     save_model(model, EDSR(EDSRConfig(n_resblocks=1, n_feats=8)), name="t", degradation_id="x")
     restorer = load_restorer(settings_with(model=str(model), restore_engine="torch"))
-    assert Settings().restore_ensemble == SERVED_ENSEMBLE == restorer.ensemble == 2
-    assert restorer.engine == "torch+ensemble-x2"
+    assert Settings().restore_ensemble == SERVED_ENSEMBLE == restorer.ensemble == 1
+    assert restorer.engine == "torch"
 
 
 class ThreadRecorder:
@@ -103,10 +101,15 @@ def test_the_configured_engine_serves_and_is_named_in_the_provenance(
     for seed in range(6):
         Image.fromarray(scene(400, 400, seed)).save(calibration / f"{seed}.png")
     settings = settings_with(
-        model=str(model), restore_engine="onnx-int8", restore_calibration_dir=calibration
+        model=str(model),
+        restore_engine="onnx-int8",
+        restore_calibration_dir=calibration,
+        restore_ensemble=2,  # the provenance names the passes too
     )
     restorer = load_restorer(settings)
-    plain = load_restorer(settings_with(model=str(model), restore_engine="torch"))
+    plain = load_restorer(
+        settings_with(model=str(model), restore_engine="torch", restore_ensemble=2)
+    )
     assert (restorer.engine, plain.engine) == ("onnx-int8+ensemble-x2", "torch+ensemble-x2")
 
     frame = scene(40, 40, 99)
