@@ -15,8 +15,8 @@ the canonical HR frame (2 pixels shaved), bytes per frame, encode and decode tim
 It writes `rate_distortion.md` (the tables and the crossovers), `results.json` and `plot.png`
 (PSNR-Y against kB per frame, log x, one curve per method, mismatched points hollow) to --out.
 Frames are an even subsample of --data (all of them with --frames 0), said in the output. The
-model makes one pass per frame unless --ensemble says more (the service's default is 2; the
-curves in docs/storage.md are one pass).
+model makes one pass per frame, as the service does by default, unless --ensemble says more
+(CCTV_RESTORE_ENSEMBLE).
 """
 
 from __future__ import annotations
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         choices=ENSEMBLES,
         default=1,
-        help="model passes per frame (self-ensemble; the service serves 2, CCTV_RESTORE_ENSEMBLE)",
+        help="model passes per frame (self-ensemble; the service serves 1, CCTV_RESTORE_ENSEMBLE)",
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -6,8 +6,9 @@
 "Served" is what the service loads (`CCTV_RESTORE_ENGINE=auto`: OpenVINO bf16 where the CPU
 computes bf16 natively, else the int8 engine, when installed and in agreement, else torch; frames
 up to 512x512 LR whole, tiles of one shape batched), one pass per frame like the other columns;
-"as served" adds the self-ensemble the service runs by default (`CCTV_RESTORE_ENSEMBLE=2`: two
-passes per frame, averaged), the time a frame really takes.
+"as served" adds a self-ensemble when `--ensemble` asks for one (`CCTV_RESTORE_ENSEMBLE=2`: two
+passes per frame, averaged; the service's default is one pass, so "served" is then the time a frame
+really takes and the column is left out).
 "Plain" is the same weights in eager PyTorch fp32, one whole frame per forward pass. "Before" is
 the served path as it was before issue 13 (torch, 256-pixel tiles one at a time). Timings are
 interleaved (plain, served, plain, ...) so a machine that slows down mid-run slows every column,
@@ -127,21 +128,21 @@ def speed(
     ensemble: int = SERVED_ENSEMBLE,
 ) -> list[SpeedRow]:
     """One pass per frame in plain, before and served (`served` as given, with no ensemble);
-    "as served" runs `ensemble` passes."""
+    "as served" runs `ensemble` passes (timed only when that is more than one)."""
     single, as_served = with_ensemble(served, 1), with_ensemble(served, ensemble)
     rows = []
     for h, w in sizes:
         for batch in batches:
             frames = [camera_frame(h, w, seed) for seed in range(batch)]
-            t = interleaved(
-                {
-                    "plain": lambda frames=frames: plain_restore(served, frames),
-                    "before": lambda frames=frames: before.restore(frames),
-                    "served": lambda frames=frames: single.restore(frames),
-                    "as served": lambda frames=frames: as_served.restore(frames),
-                },
-                repeat,
-            )
+            runs = {
+                "plain": lambda frames=frames: plain_restore(served, frames),
+                "before": lambda frames=frames: before.restore(frames),
+                "served": lambda frames=frames: single.restore(frames),
+            }
+            if ensemble > 1:
+                runs["as served"] = lambda frames=frames: as_served.restore(frames)
+            t = interleaved(runs, repeat)
+            t.setdefault("as served", t["served"])
             rows.append(
                 SpeedRow(
                     f"{w}x{h}",
@@ -172,19 +173,22 @@ def quality(served: Restorer, data: Path, every: int) -> QualityRow:
 
 
 def speed_table(rows: list[SpeedRow], engine: str) -> str:
+    """The rows as a Markdown table; the "as served" column only when it is a self-ensemble
+    (with one pass it is the served column)."""
     n = rows[0].ensemble if rows else SERVED_ENSEMBLE
+    extra = f" as served: {engine}, ensemble x{n} (ms/frame) |" if n > 1 else ""
     lines = [
         "| frame (LR) | batch | plain: eager fp32, batch 1 (ms/frame) | before: torch, "
         f"256-px tiles (ms/frame) | served: {engine} (ms/frame) | served vs plain "
-        f"| served vs before | as served: {engine}, ensemble x{n} (ms/frame) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| served vs before |{extra}",
+        "|---|---|---|---|---|---|---|" + ("---|" if n > 1 else ""),
     ]
     for r in rows:
-        lines.append(
+        line = (
             f"| {r.frame} | {r.batch} | {r.plain_s * 1e3:.0f} | {r.before_s * 1e3:.0f} "
-            f"| {r.served_s * 1e3:.0f} | **{r.speedup:.2f}x** | {r.before_s / r.served_s:.2f}x "
-            f"| {r.as_served_s * 1e3:.0f} |"
+            f"| {r.served_s * 1e3:.0f} | **{r.speedup:.2f}x** | {r.before_s / r.served_s:.2f}x |"
         )
+        lines.append(line + (f" {r.as_served_s * 1e3:.0f} |" if n > 1 else ""))
     return "\n".join(lines)
 
 

@@ -203,9 +203,9 @@ compares figures measured side by side in this one run.
 before issue 13 (torch fp32, 256-pixel tiles one at a time; channels-last in memory, since the
 NHWC frames are only permuted). "Served": what `cctv-archive serve` loads
 with `CCTV_RESTORE_ENGINE=auto`. These three make one pass per frame, so their ratio is the
-engine's alone. "As served" adds the self-ensemble the service runs by default
-(`CCTV_RESTORE_ENSEMBLE=2`: the frame and its mirror image, averaged; +0.06 dB on val, +0.05 dB
-on val-night with the distilled default, see the model card), the time one frame really takes.
+engine's alone, and "served" is the time one frame really takes: the service makes one pass
+(`CCTV_RESTORE_ENSEMBLE=1`, the default since 2026-12-01; 2 averages the frame and its mirror
+image for +0.06 dB on val, +0.05 dB on val-night at twice the time, see the model card).
 Median of {args.repeat} interleaved runs.
 
 {cpu_section}

@@ -43,6 +43,13 @@ def test_every_size_and_batch_gets_a_row(cpu: ModuleType) -> None:
     assert "ensemble x2" in cpu.speed_table(rows, "torch")
 
 
+def test_one_pass_as_served_is_the_served_column(cpu: ModuleType) -> None:
+    rows = cpu.speed(tiny(), tiny(tile=16), [(20, 30)], [1], repeat=1, ensemble=1)
+    assert [(r.ensemble, r.as_served_s) for r in rows] == [(1, rows[0].served_s)]
+    header, rule, row = cpu.speed_table(rows, "torch").splitlines()
+    assert "as served" not in header and header.count("|") == rule.count("|") == row.count("|")
+
+
 def test_as_served_runs_the_ensemble_on_the_same_network(cpu: ModuleType) -> None:
     restorer = tiny()
     twice = cpu.with_ensemble(restorer, 2)
