@@ -89,8 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         choices=ENSEMBLES,
         default=SERVED_ENSEMBLE,
-        help=f"passes per frame, self-ensemble (default {SERVED_ENSEMBLE}: what the service "
-        "serves, CCTV_RESTORE_ENSEMBLE); 1 measures the network alone",
+        help=f"passes per frame (default {SERVED_ENSEMBLE}: what the service serves, "
+        "CCTV_RESTORE_ENSEMBLE); 2, 4 or 8 add the self-ensemble's mirrored views",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
