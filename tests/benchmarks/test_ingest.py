@@ -27,6 +27,13 @@ def test_floor_times_every_stage_of_one_frame(ingest: ModuleType, profile: str) 
     assert all(seconds > 0 for seconds in stages.values())
 
 
+def test_the_parallel_floor_counts_every_frame_and_its_cpu(ingest: ModuleType) -> None:
+    run = ingest.floor_parallel(ingest.make_frames(4), "400:2:webp-lossless", 2)
+    assert run.rate > 0
+    # Each frame's image work is a few ms of CPU at least, and far less than a second.
+    assert 1.0 < run.cpu_ms < 1000.0
+
+
 def test_level_table_checks_every_level_keeps_the_pixels(ingest: ModuleType) -> None:
     profile = ingest.LOSSLESS
     frames = [ingest.Image.open(ingest.io.BytesIO(data)) for data in ingest.make_frames(2)]
