@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -48,14 +49,22 @@ def _insert(session: Session) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
+@lru_cache
+def _insert_frame(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the frame, built once per dialect: the values
+    go in as parameters, so SQLAlchemy reuses its compiled form instead of building and keying a
+    new statement for every upload."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING the row (not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO
+    # NOTHING) gives the frame in the same statement, with no second SELECT.
+    return insert(Frame).on_conflict_do_nothing().returning(Frame)
+
+
 def insert_if_absent(session: Session, values: dict[str, Any]) -> Frame | None:
     """Insert a frame unless one with the same camera + bytes or idempotency key exists (a
     concurrent identical upload); the new frame if this call inserted it, else None."""
-    insert = _insert(session)
-    # RETURNING the row (not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO
-    # NOTHING) gives the frame in the same statement, with no second SELECT.
-    statement = insert(Frame).values(**values).on_conflict_do_nothing().returning(Frame)
-    return session.scalars(statement).first()
+    statement = _insert_frame(session.get_bind().dialect.name)
+    return session.scalars(statement, values).first()
 
 
 def _filtered(
