@@ -6,6 +6,11 @@ time kept for validation), trains with bf16 autocast and a large batch, validate
 `Restorer`, and leaves in DIR: best.safetensors and last.safetensors, log.txt, history.json,
 run.json, curve.png (validation PSNR-Y per set against steps) and the TensorBoard folder.
 It runs on the CPU too (`--device cpu`, a few steps): that is how it is tested.
+
+`--teacher NAME --teacher-ensemble 8` distils as `cctv-archive train --teacher` does: the teacher's
+restorations of the packed training frames replace their HR frames as targets (validation stays
+against the real frames). The targets are made before the training clock starts, so they come on
+top of `--minutes` (seconds on a GPU: one fp16 pass per view and frame).
 """
 
 from __future__ import annotations
@@ -123,6 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--oversample", action="append", default=[], metavar="CAMERA=K", help="as in train"
     )
+    parser.add_argument(
+        "--teacher", default="", help="distil: a model whose restorations become the targets"
+    )
+    parser.add_argument(
+        "--teacher-ensemble", type=int, default=8, help="views the teacher averages per frame"
+    )
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -170,6 +181,9 @@ def run(args: argparse.Namespace) -> Path:
             init=args.init,
             oversample=args.oversample,
             prefetch=args.prefetch,
+            teacher=args.teacher,
+            teacher_ensemble=args.teacher_ensemble,
+            teacher_engine="torch",  # on CUDA the only one; on the CPU (tests) the exact one
             max_minutes=max(args.minutes - (time.monotonic() - started) / 60 - 0.5, 0.1),
         )
         best = train(config)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models.checkpoint import load_model
 from models.degradation import Profile
 from models.gpu_train import main as gpu_train
 from models.pack import pack, read_pack
@@ -154,3 +155,19 @@ def test_gpu_script_runs_on_the_cpu_and_leaves_weights_log_and_curve(
     assert len(json.loads((out / "history.json").read_text())) == 3
     with Image.open(out / "curve.png") as curve:
         assert curve.size == (1100, 520)
+
+
+def test_gpu_script_distils_from_a_teacher(
+    cameras: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    pack(tmp_path / "p.zip", data=[str(cameras)], val=[str(image_folder)], profile="64:2:png")
+    common = ["--pack", str(tmp_path / "p.zip"), "--device", "cpu", "--profile", "64:2:png"]
+    tiny = ["--n-resblocks", "1", "--n-feats", "8", "--batch", "2", "--patch", "16"]
+    assert gpu_train([*common, *tiny, "--out", str(tmp_path / "t"), "--steps", "2"]) == 0
+    teacher = tmp_path / "t" / "best.safetensors"
+    student = ["--out", str(tmp_path / "s"), "--steps", "2", "--validations", "1"]
+    args = [*common, *tiny, *student, "--teacher", str(teacher), "--teacher-ensemble", "2"]
+    assert gpu_train(args) == 0
+    _, info = load_model(tmp_path / "s" / "best.safetensors")
+    assert info.extra["legs"][-1]["teacher"] == f"{teacher}, 2 views, torch"
+    assert "teacher" in (tmp_path / "s" / "log.txt").read_text()
