@@ -36,7 +36,7 @@ def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
     """Record `frame_id` as the camera's first frame unless one is recorded; True if this call
     did. On PostgreSQL a concurrent claim waits for this transaction and then finds the row."""
     statement = (
-        _insert(session)(CameraFirstFrame)
+        _insert(session.get_bind().dialect.name)(CameraFirstFrame)
         .values(camera_id=camera_id, frame_id=frame_id)
         .on_conflict_do_nothing()
         .returning(CameraFirstFrame.camera_id)
@@ -44,8 +44,7 @@ def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
     return session.execute(statement).first() is not None
 
 
-def _insert(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
+def _insert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
@@ -54,10 +53,9 @@ def _insert_frame(dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING the frame, built once per dialect: the values
     go in as parameters, so SQLAlchemy reuses its compiled form instead of building and keying a
     new statement for every upload."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING the row (not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO
     # NOTHING) gives the frame in the same statement, with no second SELECT.
-    return insert(Frame).on_conflict_do_nothing().returning(Frame)
+    return _insert(dialect)(Frame).on_conflict_do_nothing().returning(Frame)
 
 
 def insert_if_absent(session: Session, values: dict[str, Any]) -> Frame | None:
