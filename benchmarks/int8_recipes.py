@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -79,45 +78,15 @@ def calibration_frames(train: Path, profile: Profile, recipe: Recipe) -> list[np
 
 
 def build(fp32: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> Path:
-    """The recipe's int8 file, quantised from the fp32 export."""
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = out.with_name(out.stem + ".prepared.onnx")
-    quant_pre_process(str(fp32), str(prepared))
-    convs = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type == "Conv"]
-    crops = [engines.crop(frame, recipe.crop) for frame in frames]
-
-    class Frames(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.frames = iter(crops)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            frame = next(self.frames, None)
-            return None if frame is None else {"lr": engines.to_nchw(frame[None])}
-
-    options: dict[str, Any] = (
-        {"op_types_to_quantize": list(recipe.op_types)} if recipe.op_types else {}
-    )
-    quantize_static(
-        str(prepared),
-        str(out),
-        Frames(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        calibrate_method=getattr(CalibrationMethod, recipe.method),
-        nodes_to_exclude=sorted({convs[i] for i in recipe.fp32_convs}),
-        extra_options={"CalibPercentile": recipe.percentile},
-        **options,
+    """The recipe's int8 file, quantised from the fp32 export by `models/engines.quantize`."""
+    engines.quantize(
+        fp32,
+        out,
+        [engines.crop(frame, recipe.crop) for frame in frames],
+        method=recipe.method,
+        percentile=recipe.percentile,
+        fp32_convs=recipe.fp32_convs,
+        op_types=recipe.op_types,
     )
     return out
 

@@ -190,10 +190,20 @@ def export_onnx(network: EDSR, path: Path) -> None:
 
 
 def quantize(
-    fp32: Path, out: Path, frames: list[np.ndarray], meta: dict[str, str] | None = None
+    fp32: Path,
+    out: Path,
+    frames: list[np.ndarray],
+    meta: dict[str, str] | None = None,
+    *,
+    method: str = "Percentile",
+    percentile: float = 99.999,
+    fp32_convs: tuple[int, ...] = (0, -1),
+    op_types: tuple[str, ...] = (),
 ) -> None:
     """Static int8 (QDQ: uint8 activations, int8 per-channel weights) calibrated on `frames`;
-    `meta` is recorded in the file's ONNX metadata."""
+    `meta` is recorded in the file's ONNX metadata. The keywords are RECIPE's choices (changed
+    only by benchmarks/int8_recipes.py): the calibration method and its percentile, the
+    convolutions (by index) left in fp32, and the op types quantised (empty: all it can)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -226,8 +236,10 @@ def quantize(
         per_channel=True,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.Percentile,
-        nodes_to_exclude=[convs[0], convs[-1]],
+        calibrate_method=getattr(CalibrationMethod, method),
+        nodes_to_exclude=sorted({convs[i] for i in fp32_convs}),
+        extra_options={"CalibPercentile": percentile},
+        **({"op_types_to_quantize": list(op_types)} if op_types else {}),
     )
     if meta:
         model = onnx.load(str(out))
