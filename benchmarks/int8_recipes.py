@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, emit: Callable[[str], None] = print) -> list[l
     profile = Profile.parse(args.profile)
     data = Path(args.data)
     sets = [data / name for name in args.sets]
-    emit(f"| recipe | change | {' | '.join(args.sets)} (PSNR-Y, dB) | seconds |")
+    emit(f"| recipe | change | {' | '.join(f'{s}: PSNR-Y (dB)' for s in args.sets)} | seconds |")
     emit("|---|---|" + "---|" * len(sets) + "---|")
     rows = []
 
