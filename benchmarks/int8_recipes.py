@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,35 +39,35 @@ from models.restorer import Restorer, resolve_model_path
 
 @dataclass(frozen=True)
 class Recipe:
-    """One change to the shipped recipe (the defaults are the shipped recipe)."""
+    """One change to the shipped recipe: the calibration frames, or keywords of
+    `engines.quantize` (whose defaults are the shipped recipe's)."""
 
     what: str
-    frames: int = engines.CALIBRATION_FRAMES
-    per_camera: int = 0  # > 0: this many frames of each camera instead of `frames` spread
+    per_camera: int = 0  # > 0: this many frames of each camera instead of 16 spread over all
     crop: int = engines.CALIBRATION_CROP
-    method: str = "Percentile"
-    percentile: float = 99.999
-    fp32_convs: tuple[int, ...] = (0, -1)  # convolutions (by index) left in fp32
-    op_types: tuple[str, ...] = field(default=())  # empty: every op type onnxruntime quantises
+    quantize: dict[str, Any] = field(default_factory=dict)
 
 
 RECIPES: dict[str, Recipe] = {
     "per-camera": Recipe("2 frames of each training camera instead of 16 spread", per_camera=2),
     "crop-192": Recipe("192-pixel crops instead of 96", crop=192),
-    "pct-99.99": Recipe("percentile 99.99", percentile=99.99),
-    "pct-99.9995": Recipe("percentile 99.9995", percentile=99.9995),
-    "minmax": Recipe("min-max calibration", method="MinMax"),
+    "pct-99.99": Recipe("percentile 99.99", quantize={"percentile": 99.99}),
+    "pct-99.9995": Recipe("percentile 99.9995", quantize={"percentile": 99.9995}),
+    "minmax": Recipe("min-max calibration", quantize={"method": "MinMax"}),
     "fp32-more": Recipe(
-        "also the first body convolution and the upsampler's in fp32", fp32_convs=(0, 1, -2, -1)
+        "also the first body convolution and the upsampler's in fp32",
+        quantize={"fp32_convs": (0, 1, -2, -1)},
     ),
-    "conv-only": Recipe("only convolutions quantised (additions in fp32)", op_types=("Conv",)),
+    "conv-only": Recipe(
+        "only convolutions quantised (additions in fp32)", quantize={"op_types": ("Conv",)}
+    ),
 }
 
 
 def calibration_frames(train: Path, profile: Profile, recipe: Recipe) -> list[np.ndarray]:
     """LR frames of `train` as the archive stores them: spread over it, or per camera."""
     if not recipe.per_camera:
-        return engines.calibration_frames(train, profile, recipe.frames)
+        return engines.calibration_frames(train, profile, engines.CALIBRATION_FRAMES)
     by_camera: dict[str, list[Path]] = {}
     for path in find_images(train):
         by_camera.setdefault(path.relative_to(train).parts[0], []).append(path)
@@ -80,13 +81,7 @@ def calibration_frames(train: Path, profile: Profile, recipe: Recipe) -> list[np
 def build(fp32: Path, out: Path, frames: list[np.ndarray], recipe: Recipe) -> Path:
     """The recipe's int8 file, quantised from the fp32 export by `models/engines.quantize`."""
     engines.quantize(
-        fp32,
-        out,
-        [engines.crop(frame, recipe.crop) for frame in frames],
-        method=recipe.method,
-        percentile=recipe.percentile,
-        fp32_convs=recipe.fp32_convs,
-        op_types=recipe.op_types,
+        fp32, out, [engines.crop(frame, recipe.crop) for frame in frames], **recipe.quantize
     )
     return out
 
