@@ -157,7 +157,13 @@ class Profile:
         self, image: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL
     ) -> StoredFrame:
         """The whole ingest path: canonicalise, downsample, encode."""
-        lr = self.downsample(self.canonicalise(image))
+        return self.store_canonical(self.canonicalise(image), lossless_level=lossless_level)
+
+    def store_canonical(
+        self, hr: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL
+    ) -> StoredFrame:
+        """`store` for an image already canonical (what `canonicalise` returned)."""
+        lr = self.downsample(hr)
         return StoredFrame(self.encode(lr, lossless_level=lossless_level), *lr.size)
 
     def degrade(self, hr: Image.Image) -> np.ndarray:

@@ -17,12 +17,13 @@ from app.config import Settings
 from app.db import on_rollback, utcnow
 from app.errors import FrameNotFound, IdempotencyConflict, InvalidInput
 from app.frames import repository
-from app.frames.images import decode_upload, encode_png
+from app.frames.images import DecodedUpload, decode_upload, encode_png
 from app.frames.models import Frame
 from app.frames.schemas import decode_cursor, encode_cursor
 from app.lifecycle.policy import camera_policy
 from app.storage import BlobStore
 from models import Profile
+from models.degradation import StoredFrame
 
 
 @dataclass(frozen=True)
@@ -75,46 +76,20 @@ def ingest_frame(
     existing = _existing(session, upload, sha256)
     if existing is not None:
         return Ingested(existing, created=False)
-    # A decoded frame holds about max_pixels x 3 bytes and its working copies until it is
-    # stored: bounding how many are decoded at once bounds the server's memory.
-    with decode_slots(settings.max_concurrent_decodes):
-        return _ingest_new(
-            upload, sha256, session=session, store=store, profile=profile, settings=settings
-        )
-
-
-@lru_cache
-def decode_slots(count: int) -> threading.BoundedSemaphore:
-    """The process's decode slots (one semaphore per configured count)."""
-    return threading.BoundedSemaphore(count)
-
-
-def _ingest_new(
-    upload: Upload,
-    sha256: str,
-    *,
-    session: Session,
-    store: BlobStore,
-    profile: Profile,
-    settings: Settings,
-) -> Ingested:
-    decoded = decode_upload(
-        upload.data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
-    )
-    image = decoded.image  # upright 8-bit RGB: what a person saw
-    stored = profile.store(image, lossless_level=settings.lossless_level)
-    frame_id = new_id()
     sampled = settings.audit_sample_rate > 0 and in_audit_sample(sha256, settings.audit_sample_rate)
-    reference = encode_png(profile.canonicalise(image)) if sampled else None
-
+    work = _image_work(upload.data, profile, settings, reference=sampled)
+    frame_id = new_id()
+    # The blob writes and SQL below wait on the disk (fsync) and on the database: other uploads
+    # decode meanwhile, since this one's decode slot is free again.
     written: list[str] = []
     key = stored_key(frame_id, profile.extension)
-    _put(store, session, written, key, stored.data, profile.media_type)
+    _put(store, session, written, key, work.stored.data, profile.media_type)
     ref_key = None
-    if reference is not None:
+    if work.reference is not None:
         ref_key = reference_key(frame_id)
-        _put(store, session, written, ref_key, reference, "image/png")
+        _put(store, session, written, ref_key, work.reference, "image/png")
     # Within the camera's originals window the upload is kept unchanged too (app/lifecycle).
+    decoded = work.decoded
     kept_key = None
     if camera_policy(session, upload.camera_id, settings).originals_hours > 0:
         kept_key = original_key(frame_id, decoded.format)
@@ -138,20 +113,19 @@ def _ingest_new(
             "stored_key": key,
             "stored_codec": profile.codec,
             "stored_media_type": profile.media_type,
-            "stored_sha256": hashlib.sha256(stored.data).hexdigest(),
-            "stored_bytes": len(stored.data),
-            "stored_width": stored.width,
-            "stored_height": stored.height,
+            "stored_sha256": hashlib.sha256(work.stored.data).hexdigest(),
+            "stored_bytes": len(work.stored.data),
+            "stored_width": work.stored.width,
+            "stored_height": work.stored.height,
             "scale": profile.scale,
             "degradation_id": profile.degradation_id,
             "reference_key": ref_key,
-            "reference_bytes": len(reference) if reference is not None else 0,
+            "reference_bytes": len(work.reference) if work.reference is not None else 0,
             "original_key": kept_key,
         },
     )
     if frame is None:
         # The same upload raced us in and won: keep its copy, drop ours.
-        image.close()
         for blob in written:
             store.delete(blob)
         existing = _existing(session, upload, sha256)
@@ -164,12 +138,42 @@ def _ingest_new(
         session, upload.camera_id, frame_id
     )
     if first and ref_key is None:
-        reference = encode_png(profile.canonicalise(image))
+        # Once per camera: the canonical image was let go with the decode slot, so it is made
+        # again from the upload.
+        reference = _image_work(upload.data, profile, settings, reference=True).reference
+        assert reference is not None
         ref_key = reference_key(frame_id)
         _put(store, session, written, ref_key, reference, "image/png")
         frame.reference_key, frame.reference_bytes = ref_key, len(reference)
-    image.close()
     return Ingested(frame, created=True)
+
+
+@dataclass(frozen=True)
+class ImageWork:
+    decoded: DecodedUpload  # its image already closed: only the facts about the upload remain
+    stored: StoredFrame
+    reference: bytes | None  # the canonical HR image as PNG, when asked for
+
+
+def _image_work(data: bytes, profile: Profile, settings: Settings, *, reference: bool) -> ImageWork:
+    """Decode, canonicalise, downsample and encode in one of the process's decode slots.
+
+    A decoded frame holds about max_pixels x 3 bytes and its working copies: bounding how many
+    are decoded at once bounds the server's memory, so every image is closed before the slot is
+    let go, and the slot is held for the image work alone (not for the blob writes and SQL)."""
+    with decode_slots(settings.max_concurrent_decodes):
+        decoded = decode_upload(
+            data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
+        )
+        with decoded.image as image, profile.canonicalise(image) as hr:  # upright 8-bit RGB
+            stored = profile.store_canonical(hr, lossless_level=settings.lossless_level)
+            return ImageWork(decoded, stored, encode_png(hr) if reference else None)
+
+
+@lru_cache
+def decode_slots(count: int) -> threading.BoundedSemaphore:
+    """The process's decode slots (one semaphore per configured count)."""
+    return threading.BoundedSemaphore(count)
 
 
 def _existing(session: Session, upload: Upload, sha256: str) -> Frame | None:

@@ -374,3 +374,19 @@ def test_a_failed_commit_removes_the_blob_it_wrote(
 
 def test_settings_fixture_is_isolated(settings: Settings) -> None:
     assert settings.audit_sample_rate == 0.0
+
+
+def test_a_cameras_first_reference_holds_the_canonical_hr_pixels(
+    archive_factory, settings_with
+) -> None:
+    # Not sampled by its hash: the reference is made after the first-frame claim, from the
+    # upload decoded again.
+    archive = archive_factory(settings_with(audit_sample_rate=0.000001))
+    data = image_bytes("JPEG", width=500, height=300, seed=3)
+
+    frame = archive.upload(data).json()
+
+    assert frame["audit_reference"] is True
+    reference = decode(archive.runtime.store.get(f"references/{frame['id'][:2]}/{frame['id']}.png"))
+    expected = archive.runtime.profile.canonicalise(Image.open(io.BytesIO(data)))
+    assert reference.tobytes() == expected.tobytes()

@@ -150,3 +150,29 @@ def test_concurrent_uploads_decode_at_most_max_concurrent_decodes_at_once(
     # Each decode holds up to ~max_pixels x 3 bytes (plus its working copies): the bound on
     # concurrent decodes is what bounds the server's memory.
     assert peak == 2
+
+
+def test_the_decode_slot_is_free_while_the_blobs_are_written(
+    archive_factory: Any, settings_with: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot bounds decoded images in memory, not the fsyncs and SQL after them: while one
+    upload's blobs are written, another upload may decode."""
+    from app.frames import service
+
+    archive = archive_factory(settings_with(max_concurrent_decodes=1, audit_sample_rate=1.0))
+    store = archive.runtime.store
+    real_put = store.put
+    slot_free_at_put: list[bool] = []
+
+    def put(key: str, data: bytes, **kwargs: Any) -> None:
+        slot = service.decode_slots(1)
+        free = slot.acquire(blocking=False)
+        if free:
+            slot.release()
+        slot_free_at_put.append(free)
+        real_put(key, data, **kwargs)
+
+    monkeypatch.setattr(store, "put", put)
+    assert archive.upload(image_bytes(seed=7)).status_code == 201
+    # The stored frame and its audit reference, each written with the slot free.
+    assert slot_free_at_put == [True, True]
