@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from app.db import unit_of_work
-from app.deps import (
-    IngestKey,
-    ProfileDep,
-    ReadKey,
-    SessionDep,
-    SessionFactoryDep,
-    SettingsDep,
-    StoreDep,
-)
+from app.deps import IngestKey, ReadKey, RuntimeDep, SessionDep, StoreDep
 from app.errors import UploadTooLarge
 from app.frames import service
 from app.frames.forms import single_form_fields
 from app.frames.schemas import FramePage, FrameRead, Instant, parse_tags
+from app.runtime import Runtime
 
 router = APIRouter(prefix="/v1/frames", tags=["frames"])
 
@@ -42,12 +37,9 @@ ERRORS = {
         **ERRORS,
     },
 )
-def upload_frame(
+async def upload_frame(
     principal: IngestKey,
-    session_factory: SessionFactoryDep,
-    store: StoreDep,
-    profile: ProfileDep,
-    settings: SettingsDep,
+    runtime: RuntimeDep,
     response: Response,
     file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP, BMP or AVIF")],
     camera_id: Annotated[str, Form(pattern=CAMERA_PATTERN, max_length=128)],
@@ -58,6 +50,32 @@ def upload_frame(
     """Archive one frame: validated, downsampled by the profile, stored small. 201 with the
     frame; 200 with the existing frame when the same camera sends the same bytes (or the same
     Idempotency-Key) again."""
+    # The whole upload runs in one worker thread, and the answer is made back here: a sync
+    # endpoint would cost a second thread hand-off, for FastAPI's serialisation of the answer.
+    result = await run_in_threadpool(
+        _ingest,
+        runtime,
+        file,
+        camera_id=camera_id,
+        captured_at=captured_at,
+        tags=parse_tags(tags),
+        idempotency_key=idempotency_key,
+    )
+    response.status_code = 201 if result.created else 200
+    response.headers["Location"] = f"/v1/frames/{result.frame.id}"
+    return FrameRead.of(result.frame)
+
+
+def _ingest(
+    runtime: Runtime,
+    file: UploadFile,
+    *,
+    camera_id: str,
+    captured_at: datetime,
+    tags: list[str],
+    idempotency_key: str | None,
+) -> service.Ingested:
+    settings = runtime.settings
     limit = settings.max_upload_bytes
     data = file.file.read(limit + 1)  # never more than one byte past the limit
     if len(data) > limit:
@@ -66,23 +84,20 @@ def upload_frame(
         data=data,
         camera_id=camera_id,
         captured_at=captured_at,
-        tags=parse_tags(tags),
+        tags=tags,
         idempotency_key=idempotency_key,
     )
     # Committed here, in this thread, right after the row is inserted: with SessionDep the
     # commit came one thread hand-off later, and on SQLite every other upload's insert waited
     # for it (the write lock), in the busy handler's sleeps of 1 ms and more.
-    with unit_of_work(session_factory) as session:
-        result = service.ingest_frame(
+    with unit_of_work(runtime.session_factory) as session:
+        return service.ingest_frame(
             upload,
             session=session,
-            store=store,
-            profile=profile,
+            store=runtime.store,
+            profile=runtime.profile,
             settings=settings,
         )
-    response.status_code = 201 if result.created else 200
-    response.headers["Location"] = f"/v1/frames/{result.frame.id}"
-    return FrameRead.of(result.frame)
 
 
 @router.get("", responses=ERRORS)
