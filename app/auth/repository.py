@@ -7,9 +7,12 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import ApiKey, AuditLogEntry
 
+# Every request with a key runs it: built once, its value bound per call (app/frames/repository.py).
+_KEY_BY_HASH = sa.select(ApiKey).where(ApiKey.key_hash == sa.bindparam("key_hash"))
+
 
 def key_by_hash(session: Session, key_hash: str) -> ApiKey | None:
-    return session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == key_hash))
+    return session.scalar(_KEY_BY_HASH, {"key_hash": key_hash})
 
 
 def key_by_name(session: Session, name: str) -> ApiKey | None:

@@ -22,26 +22,43 @@ def by_ids(session: Session, frame_ids: list[str]) -> dict[str, Frame]:
     return {frame.id: frame for frame in frames}
 
 
+# Statements every upload runs are built once, with their values as bound parameters: SQLAlchemy
+# then reuses the compiled form instead of building and keying a new statement per upload (half
+# the Python time of each query, measured on SQLite).
+_BY_CAMERA_AND_SHA256 = sa.select(Frame.id).where(
+    Frame.camera_id == sa.bindparam("camera_id"),
+    Frame.original_sha256 == sa.bindparam("sha256"),
+)
+_BY_IDEMPOTENCY_KEY = sa.select(Frame).where(Frame.idempotency_key == sa.bindparam("key"))
+
+
 def by_camera_and_sha256(session: Session, camera_id: str, sha256: str) -> Frame | None:
-    return session.scalar(
-        sa.select(Frame).where(Frame.camera_id == camera_id, Frame.original_sha256 == sha256)
-    )
+    # Almost every upload is new: the look-up asks for the id alone, and loads a frame only when
+    # there is one.
+    frame_id = session.scalar(_BY_CAMERA_AND_SHA256, {"camera_id": camera_id, "sha256": sha256})
+    return None if frame_id is None else get(session, frame_id)
 
 
 def by_idempotency_key(session: Session, key: str) -> Frame | None:
-    return session.scalar(sa.select(Frame).where(Frame.idempotency_key == key))
+    return session.scalar(_BY_IDEMPOTENCY_KEY, {"key": key})
 
 
 def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
     """Record `frame_id` as the camera's first frame unless one is recorded; True if this call
     did. On PostgreSQL a concurrent claim waits for this transaction and then finds the row."""
-    statement = (
-        _insert(session.get_bind().dialect.name)(CameraFirstFrame)
-        .values(camera_id=camera_id, frame_id=frame_id)
+    statement = _claim_first_frame(session.get_bind().dialect.name)
+    claimed = session.execute(statement, {"camera_id": camera_id, "frame_id": frame_id})
+    return claimed.first() is not None
+
+
+@lru_cache
+def _claim_first_frame(dialect: str) -> Any:
+    return (
+        _insert(dialect)(CameraFirstFrame)
+        .values(camera_id=sa.bindparam("camera_id"), frame_id=sa.bindparam("frame_id"))
         .on_conflict_do_nothing()
         .returning(CameraFirstFrame.camera_id)
     )
-    return session.execute(statement).first() is not None
 
 
 def _insert(dialect: str) -> Any:
