@@ -2,7 +2,7 @@
 work done in-process, per profile; and where the time of one frame goes (encode time per codec).
 
     python benchmarks/ingest.py [--profiles 400:2:webp-lossless 400:2:avif-q50 ...]
-        [--frames 48] [--clients 1 4 16]
+        [--frames 48] [--clients 1 4 16] [--repeat 3]
 
 Uploads are 1280x720 JPEGs (q90, a textured scene, each one different so none is deduplicated).
 The floor is the server's own code for one frame — decode the upload (`decode_upload`: every
@@ -10,8 +10,9 @@ mode to 8-bit RGB, EXIF orientation), canonicalise, downsample and encode (`Prof
 the upload and the stored bytes — on one thread in
 this process; "floor, 2 processes" runs it in two processes at once (what 2 cores can do at best).
 Over HTTP a fresh `cctv-archive serve` per profile (its own SQLite archive, the in-process restore
-queue idle) takes the same frames from N concurrent clients in this process. A profile with no
-shipped model is skipped (the server refuses to start on it) and said so.
+queue idle) takes the same frames from N concurrent clients in this process; the floor in 2
+processes and each client count are measured in turn, `--repeat` times, and the medians reported.
+A profile with no shipped model is skipped (the server refuses to start on it) and said so.
 """
 
 from __future__ import annotations
@@ -240,12 +241,40 @@ def two_servers_rate(profile: str, frames: list[bytes], warm: list[bytes], clien
             return http_rate(first, frames, clients, "two", also=[second])
 
 
+def median_floor(runs: list[FloorRun]) -> FloorRun:
+    return FloorRun(
+        statistics.median(r.rate for r in runs), statistics.median(r.cpu_ms for r in runs)
+    )
+
+
+def median_http(runs: list[HttpRun]) -> HttpRun:
+    return HttpRun(
+        statistics.median(r.rate for r in runs),
+        statistics.median(r.server_cpu_ms for r in runs),
+        statistics.median(r.client_cpu_ms for r in runs),
+    )
+
+
+def share_text(shares: list[float]) -> str:
+    """'68%', or with several rounds their median and range: '68%, 64-71%'."""
+    if len(shares) == 1:
+        return f"{shares[0]:.0%}"
+    low, high = round(min(shares) * 100), round(max(shares) * 100)
+    return f"{statistics.median(shares):.0%}, {low}-{high}%"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=PROFILES)
     parser.add_argument("--frames", type=int, default=48, help="uploads per measurement")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--processes", type=int, default=2, help="floor processes (cores)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of the floor and every client count, in turn (medians reported)",
+    )
     parser.add_argument(
         "--two-servers",
         action="store_true",
@@ -278,27 +307,37 @@ def main(argv: list[str] | None = None) -> int:
         stages = {k: statistics.mean(s[k] for s in sample) * 1e3 for k in sample[0]}
         total = sum(stages.values())
         stage_rows.append((profile, stages, total))
-        parallel = floor_parallel(frames_by_round[: args.frames], profile, args.processes)
+        floor_frames = frames_by_round[: args.frames]
         try:
             model_for_profile(profile)
         except NoModelForProfile:
-            rate_rows.append((profile, 1e3 / total, parallel, None))
+            floors = [floor_parallel(floor_frames, profile, args.processes)]
+            rate_rows.append((profile, 1e3 / total, median_floor(floors), None, None))
             continue
         with (
             tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp,
             serve(Path(tmp), {"CCTV_PROFILE": profile}) as server,
         ):
             http_rate(server, warm, 1, "warm")
-            rates = {
-                clients: http_rate(
-                    server,
-                    rounds[i * args.frames : (i + 1) * args.frames],
-                    clients,
-                    f"c{clients}",
-                )
-                for i, clients in enumerate(args.clients)
-            }
-        rate_rows.append((profile, 1e3 / total, parallel, rates))
+            # The floor and each client count in turn, `--repeat` times: a VM's speed drifts
+            # by several % within a minute, so each HTTP figure is held against the floor
+            # measured just before it, and the medians are reported.
+            floors: list[FloorRun] = []
+            runs: dict[int, list[HttpRun]] = {clients: [] for clients in args.clients}
+            for repeat in range(args.repeat):
+                floors.append(floor_parallel(floor_frames, profile, args.processes))
+                for i, clients in enumerate(args.clients):
+                    batch = rounds[i * args.frames : (i + 1) * args.frames]
+                    # A camera id of its own per repeat: the same bytes are new frames there.
+                    tag = f"c{clients}-r{repeat}"
+                    runs[clients].append(http_rate(server, batch, clients, tag))
+        parallel = median_floor(floors)
+        rates = {clients: median_http(done) for clients, done in runs.items()}
+        shares = {
+            clients: [run.rate / floor.rate for run, floor in zip(done, floors, strict=True)]
+            for clients, done in runs.items()
+        }
+        rate_rows.append((profile, 1e3 / total, parallel, rates, shares))
         if args.two_servers:
             most = max(args.clients)
             two_rows.append(
@@ -325,15 +364,21 @@ def main(argv: list[str] | None = None) -> int:
             f"| {stages['encode']:.1f} | {stages['hash']:.1f} | {total:.1f} | {draft:.1f} |"
         )
     clients_head = " | ".join(f"HTTP, {c} clients" for c in args.clients)
-    print(f"\nFrames/s (HTTP as a share of the {args.processes}-process floor):\n")
+    repeats = (
+        f"; medians of {args.repeat} rounds, each HTTP figure against the floor measured just "
+        "before it: the median share, then the range of the shares"
+        if args.repeat > 1
+        else ""
+    )
+    print(f"\nFrames/s (HTTP as a share of the {args.processes}-process floor{repeats}):\n")
     print(f"| profile | floor, 1 thread | floor, {args.processes} processes | {clients_head} |")
     print("|---|---|---|" + "---|" * len(args.clients))
-    for profile, single, parallel, rates in rate_rows:
+    for profile, single, parallel, rates, shares in rate_rows:
         if rates is None:
             cells = " | ".join("no model shipped for it" for _ in args.clients)
         else:
             cells = " | ".join(
-                f"{r.rate:.1f} ({r.rate / parallel.rate:.0%})" for r in rates.values()
+                f"{rates[c].rate:.1f} ({share_text(shares[c])})" for c in args.clients
             )
         print(f"| {profile} | {single:.1f} | {parallel.rate:.1f} | {cells} |")
     print(
@@ -345,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     clients_cpu = " | ".join(f"{c} clients: server, clients" for c in args.clients)
     print(f"| profile | floor, 1 thread | floor, {args.processes} processes | {clients_cpu} |")
     print("|---|---|---|" + "---|" * len(args.clients))
-    for profile, single, parallel, rates in rate_rows:
+    for profile, single, parallel, rates, _ in rate_rows:
         if rates is not None:
             cells = " | ".join(
                 f"{r.server_cpu_ms:.1f}, {r.client_cpu_ms:.1f}" for r in rates.values()

@@ -62,3 +62,35 @@ def test_two_server_processes_share_one_archive_and_split_the_uploads(ingest: Mo
     run = ingest.two_servers_rate("400:2:webp-lossless", frames[2:], frames[:2], clients=2)
     assert run.rate > 0
     assert run.server_cpu_ms > 0  # both processes' CPU, per frame
+
+
+def test_shares_over_rounds_read_as_their_median_and_range(ingest: ModuleType) -> None:
+    assert ingest.share_text([0.684]) == "68%"
+    assert ingest.share_text([0.71, 0.64, 0.68]) == "68%, 64-71%"
+    runs = [ingest.HttpRun(rate, 20.0, 0.5) for rate in (80.0, 90.0, 85.0)]
+    assert ingest.median_http(runs) == ingest.HttpRun(85.0, 20.0, 0.5)
+
+
+def test_a_multipart_upload_is_the_form_the_server_reads(ingest: ModuleType) -> None:
+    import asyncio
+
+    from starlette.requests import Request
+
+    frame = ingest.make_frames(1)[0]
+    content_type, body = ingest.multipart_upload(frame, "cam-1", "2024-05-01T12:00:00Z")
+
+    async def parse() -> tuple[str, str, bytes]:
+        sent = False
+
+        async def receive() -> dict[str, object]:
+            nonlocal sent
+            chunk, sent = (b"" if sent else body), True
+            return {"type": "http.request", "body": chunk, "more_body": False}
+
+        headers = [(b"content-type", content_type.encode())]
+        request = Request({"type": "http", "method": "POST", "headers": headers}, receive)
+        form = await request.form()
+        upload = form["file"]
+        return str(form["camera_id"]), str(form["captured_at"]), await upload.read()  # type: ignore[union-attr]
+
+    assert asyncio.run(parse()) == ("cam-1", "2024-05-01T12:00:00Z", frame)
