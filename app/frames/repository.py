@@ -43,6 +43,16 @@ def by_idempotency_key(session: Session, key: str) -> Frame | None:
     return session.scalar(_BY_IDEMPOTENCY_KEY, {"key": key})
 
 
+_FIRST_FRAME_CLAIMED = sa.select(CameraFirstFrame.camera_id).where(
+    CameraFirstFrame.camera_id == sa.bindparam("camera_id")
+)
+
+
+def first_frame_claimed(session: Session, camera_id: str) -> bool:
+    """Whether the camera has its first frame recorded (a read: `claim_first_frame` decides)."""
+    return session.scalar(_FIRST_FRAME_CLAIMED, {"camera_id": camera_id}) is not None
+
+
 def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
     """Record `frame_id` as the camera's first frame unless one is recorded; True if this call
     did. On PostgreSQL a concurrent claim waits for this transaction and then finds the row."""

@@ -76,8 +76,12 @@ def ingest_frame(
     existing = _existing(session, upload, sha256)
     if existing is not None:
         return Ingested(existing, created=False)
-    sampled = settings.audit_sample_rate > 0 and in_audit_sample(sha256, settings.audit_sample_rate)
-    work = _image_work(upload.data, profile, settings, reference=sampled)
+    sampling = settings.audit_sample_rate > 0
+    sampled = sampling and in_audit_sample(sha256, settings.audit_sample_rate)
+    # A camera's first frame is a reference too: while the camera has none, the reference is
+    # made with the image work, in the decode slot (kept only if this upload wins the claim).
+    unclaimed = sampling and not repository.first_frame_claimed(session, upload.camera_id)
+    work = _image_work(upload.data, profile, settings, reference=sampled or unclaimed)
     frame_id = new_id()
     # The blob writes and SQL below wait on the disk (fsync) and on the database: other uploads
     # decode meanwhile, since this one's decode slot is free again.
@@ -85,7 +89,7 @@ def ingest_frame(
     key = stored_key(frame_id, profile.extension)
     _put(store, session, written, key, work.stored.data, profile.media_type)
     ref_key = None
-    if work.reference is not None:
+    if sampled and work.reference is not None:
         ref_key = reference_key(frame_id)
         _put(store, session, written, ref_key, work.reference, "image/png")
     # Within the camera's originals window the upload is kept unchanged too (app/lifecycle).
@@ -134,14 +138,14 @@ def ingest_frame(
         return Ingested(existing, created=False)
     # The camera's first frame is always a reference. Claimed after the frame row, in the same
     # transaction: of concurrent first uploads exactly one claims it (and a rollback frees it).
-    first = settings.audit_sample_rate > 0 and repository.claim_first_frame(
-        session, upload.camera_id, frame_id
-    )
+    first = sampling and repository.claim_first_frame(session, upload.camera_id, frame_id)
     if first and ref_key is None:
-        # Once per camera: the canonical image was let go with the decode slot, so it is made
-        # again from the upload.
-        reference = _image_work(upload.data, profile, settings, reference=True).reference
-        assert reference is not None
+        reference = work.reference
+        if reference is None:
+            # The camera had a first frame when this upload began, gone since (deleted with its
+            # frame): the canonical image was let go with the decode slot, so it is made again.
+            reference = _image_work(upload.data, profile, settings, reference=True).reference
+            assert reference is not None
         ref_key = reference_key(frame_id)
         _put(store, session, written, ref_key, reference, "image/png")
         frame.reference_key, frame.reference_bytes = ref_key, len(reference)

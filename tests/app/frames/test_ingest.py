@@ -376,12 +376,18 @@ def test_settings_fixture_is_isolated(settings: Settings) -> None:
     assert settings.audit_sample_rate == 0.0
 
 
+@pytest.mark.parametrize("seen_claimed", [False, True])
 def test_a_cameras_first_reference_holds_the_canonical_hr_pixels(
-    archive_factory, settings_with
+    archive_factory, settings_with, monkeypatch, seen_claimed: bool
 ) -> None:
-    # Not sampled by its hash: the reference is made after the first-frame claim, from the
-    # upload decoded again.
+    # Not sampled by its hash: the reference is made in the decode slot when the camera has no
+    # first frame; when it had one as the upload began, gone by the claim (seen_claimed), the
+    # upload is decoded again for it.
+    from app.frames import repository
+
     archive = archive_factory(settings_with(audit_sample_rate=0.000001))
+    if seen_claimed:
+        monkeypatch.setattr(repository, "first_frame_claimed", lambda session, camera_id: True)
     data = image_bytes("JPEG", width=500, height=300, seed=3)
 
     frame = archive.upload(data).json()
@@ -390,3 +396,27 @@ def test_a_cameras_first_reference_holds_the_canonical_hr_pixels(
     reference = decode(archive.runtime.store.get(f"references/{frame['id'][:2]}/{frame['id']}.png"))
     expected = archive.runtime.profile.canonicalise(Image.open(io.BytesIO(data)))
     assert reference.tobytes() == expected.tobytes()
+
+
+def test_a_cameras_first_reference_is_made_from_the_one_decode(
+    archive_factory, settings_with, monkeypatch
+) -> None:
+    # Made in the decode slot with the stored frame, not decoded again after the claim, which
+    # would hold the database's write lock for a second decode.
+    from app.frames import service
+
+    archive = archive_factory(settings_with(audit_sample_rate=0.000001))
+    decodes = []
+    real_decode = service.decode_upload
+
+    def counting_decode(*args, **kwargs):
+        decodes.append(1)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(service, "decode_upload", counting_decode)
+    first = archive.upload(image_bytes(seed=21, width=64, height=48)).json()
+    second = archive.upload(image_bytes(seed=22, width=64, height=48)).json()
+
+    assert (first["audit_reference"], second["audit_reference"]) == (True, False)
+    assert len(decodes) == 2  # one per upload
+    assert len([key for key in archive.blobs() if key.startswith("references/")]) == 1
