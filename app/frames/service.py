@@ -124,7 +124,7 @@ def ingest_frame(
             "scale": profile.scale,
             "degradation_id": profile.degradation_id,
             "reference_key": ref_key,
-            "reference_bytes": len(work.reference) if work.reference is not None else 0,
+            "reference_bytes": len(work.reference) if ref_key and work.reference else 0,
             "original_key": kept_key,
         },
     )
@@ -162,7 +162,8 @@ class ImageWork:
 def _image_work(data: bytes, profile: Profile, settings: Settings, *, reference: bool) -> ImageWork:
     """Decode, canonicalise, downsample and encode in one of the process's decode slots.
 
-    A decoded frame holds about max_pixels x 3 bytes and its working copies: bounding how many
+    A decoded frame holds about max_pixels x 4 bytes (Pillow keeps RGB in 4 bytes a pixel) and
+    its working copies: bounding how many
     are decoded at once bounds the server's memory, so every image is closed before the slot is
     let go, and the slot is held for the image work alone (not for the blob writes and SQL)."""
     with decode_slots(settings.max_concurrent_decodes):

@@ -420,3 +420,25 @@ def test_a_cameras_first_reference_is_made_from_the_one_decode(
     assert (first["audit_reference"], second["audit_reference"]) == (True, False)
     assert len(decodes) == 2  # one per upload
     assert len([key for key in archive.blobs() if key.startswith("references/")]) == 1
+
+
+def test_an_upload_that_loses_the_first_frame_claim_keeps_no_reference(
+    archive_factory, settings_with, monkeypatch
+) -> None:
+    # It saw the camera without a first frame and made a reference, but a concurrent upload
+    # claimed first: its reference is neither stored nor counted.
+    import sqlalchemy as sa
+
+    from app.frames import repository
+    from app.frames.models import Frame
+
+    archive = archive_factory(settings_with(audit_sample_rate=0.000001))
+    monkeypatch.setattr(repository, "claim_first_frame", lambda session, camera_id, frame_id: False)
+
+    frame = archive.upload(image_bytes(seed=31, width=64, height=48)).json()
+
+    assert frame["audit_reference"] is False
+    assert not [key for key in archive.blobs() if key.startswith("references/")]
+    with archive.runtime.session_factory() as session:
+        stored = session.execute(sa.select(Frame.reference_key, Frame.reference_bytes)).one()
+    assert tuple(stored) == (None, 0)
