@@ -178,7 +178,7 @@ def http_rate(
 
     The clients share the cores with the server, so they are made cheap: each request body is
     built before the clock starts and sent over one keep-alive connection per client thread
-    (http.client), which takes a fifth of the CPU per upload that httpx did."""
+    (http.client): 0.4-0.5 ms of CPU an upload here, against 0.9-1.1 ms with httpx."""
     servers = [server, *also]
     requests = [
         multipart_upload(data, f"bench-{tag}", f"2024-05-01T12:00:{index % 60:02d}Z")
