@@ -311,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             model_for_profile(profile)
         except NoModelForProfile:
-            floors = [floor_parallel(floor_frames, profile, args.processes)]
-            rate_rows.append((profile, 1e3 / total, median_floor(floors), None, None))
+            parallel = floor_parallel(floor_frames, profile, args.processes)
+            rate_rows.append((profile, 1e3 / total, parallel, None, None))
             continue
         with (
             tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp,

@@ -88,10 +88,11 @@ def ingest_frame(
     written: list[str] = []
     key = stored_key(frame_id, profile.extension)
     _put(store, session, written, key, work.stored.data, profile.media_type)
+    sampled_reference = work.reference if sampled else None
     ref_key = None
-    if sampled and work.reference is not None:
+    if sampled_reference is not None:
         ref_key = reference_key(frame_id)
-        _put(store, session, written, ref_key, work.reference, "image/png")
+        _put(store, session, written, ref_key, sampled_reference, "image/png")
     # Within the camera's originals window the upload is kept unchanged too (app/lifecycle).
     decoded = work.decoded
     kept_key = None
@@ -124,7 +125,7 @@ def ingest_frame(
             "scale": profile.scale,
             "degradation_id": profile.degradation_id,
             "reference_key": ref_key,
-            "reference_bytes": len(work.reference) if ref_key and work.reference else 0,
+            "reference_bytes": len(sampled_reference) if sampled_reference is not None else 0,
             "original_key": kept_key,
         },
     )
@@ -163,9 +164,9 @@ def _image_work(data: bytes, profile: Profile, settings: Settings, *, reference:
     """Decode, canonicalise, downsample and encode in one of the process's decode slots.
 
     A decoded frame holds about max_pixels x 4 bytes (Pillow keeps RGB in 4 bytes a pixel) and
-    its working copies: bounding how many
-    are decoded at once bounds the server's memory, so every image is closed before the slot is
-    let go, and the slot is held for the image work alone (not for the blob writes and SQL)."""
+    its working copies: bounding how many are decoded at once bounds the server's memory, so
+    every image is closed before the slot is let go, and the slot is held for the image work
+    alone (not for the blob writes and SQL)."""
     with decode_slots(settings.max_concurrent_decodes):
         decoded = decode_upload(
             data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
