@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.frames.models import CameraFirstFrame, Frame
+from app.lifecycle.models import CameraPolicy
 
 
 def get(session: Session, frame_id: str) -> Frame | None:
@@ -24,50 +26,61 @@ def by_ids(session: Session, frame_ids: list[str]) -> dict[str, Frame]:
 
 # Statements every upload runs are built once, with their values as bound parameters: SQLAlchemy
 # then reuses the compiled form instead of building and keying a new statement per upload (half
-# the Python time of each query, measured on SQLite).
-_BY_CAMERA_AND_SHA256 = sa.select(Frame.id).where(
-    Frame.camera_id == sa.bindparam("camera_id"),
-    Frame.original_sha256 == sa.bindparam("sha256"),
-)
+# the Python time of each query, measured on SQLite). They run on the session's connection, as
+# Core statements: the ORM's execution path costs more than the query itself on SQLite.
+_FRAMES = Frame.__table__
 _BY_IDEMPOTENCY_KEY = sa.select(Frame).where(Frame.idempotency_key == sa.bindparam("key"))
+_UPLOAD_FACTS = sa.select(
+    sa.select(_FRAMES.c.id)
+    .where(
+        _FRAMES.c.camera_id == sa.bindparam("camera_id"),
+        _FRAMES.c.original_sha256 == sa.bindparam("sha256"),
+    )
+    .scalar_subquery(),
+    sa.exists().where(CameraFirstFrame.__table__.c.camera_id == sa.bindparam("camera_id")),
+    sa.select(CameraPolicy.__table__.c.originals_hours)
+    .where(CameraPolicy.__table__.c.camera_id == sa.bindparam("camera_id"))
+    .scalar_subquery(),
+)
 
 
-def by_camera_and_sha256(session: Session, camera_id: str, sha256: str) -> Frame | None:
-    # Almost every upload is new: the look-up asks for the id alone, and loads a frame only when
-    # there is one.
-    frame_id = session.scalar(_BY_CAMERA_AND_SHA256, {"camera_id": camera_id, "sha256": sha256})
-    return None if frame_id is None else get(session, frame_id)
+@dataclass(frozen=True)
+class UploadFacts:
+    """What an upload needs to know of its camera before the image work, read in one query."""
+
+    existing_id: str | None  # the camera's frame with the same bytes
+    first_frame_claimed: bool  # whether the camera has its first frame recorded
+    originals_hours: int | None  # the camera's override; None: the archive's default
+
+
+def upload_facts(session: Session, camera_id: str, sha256: str) -> UploadFacts:
+    row = session.connection().execute(_UPLOAD_FACTS, {"camera_id": camera_id, "sha256": sha256})
+    existing_id, claimed, originals_hours = row.one()
+    return UploadFacts(existing_id, bool(claimed), originals_hours)
 
 
 def by_idempotency_key(session: Session, key: str) -> Frame | None:
     return session.scalar(_BY_IDEMPOTENCY_KEY, {"key": key})
 
 
-_FIRST_FRAME_CLAIMED = sa.select(CameraFirstFrame.camera_id).where(
-    CameraFirstFrame.camera_id == sa.bindparam("camera_id")
-)
-
-
-def first_frame_claimed(session: Session, camera_id: str) -> bool:
-    """Whether the camera has its first frame recorded (a read: `claim_first_frame` decides)."""
-    return session.scalar(_FIRST_FRAME_CLAIMED, {"camera_id": camera_id}) is not None
-
-
 def claim_first_frame(session: Session, camera_id: str, frame_id: str) -> bool:
     """Record `frame_id` as the camera's first frame unless one is recorded; True if this call
     did. On PostgreSQL a concurrent claim waits for this transaction and then finds the row."""
     statement = _claim_first_frame(session.get_bind().dialect.name)
-    claimed = session.execute(statement, {"camera_id": camera_id, "frame_id": frame_id})
+    claimed = session.connection().execute(
+        statement, {"camera_id": camera_id, "frame_id": frame_id}
+    )
     return claimed.first() is not None
 
 
 @lru_cache
 def _claim_first_frame(dialect: str) -> Any:
+    table = CameraFirstFrame.__table__
     return (
-        _insert(dialect)(CameraFirstFrame)
+        _insert(dialect)(table)
         .values(camera_id=sa.bindparam("camera_id"), frame_id=sa.bindparam("frame_id"))
         .on_conflict_do_nothing()
-        .returning(CameraFirstFrame.camera_id)
+        .returning(table.c.camera_id)
     )
 
 
@@ -77,19 +90,34 @@ def _insert(dialect: str) -> Any:
 
 @lru_cache
 def _insert_frame(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING the frame, built once per dialect: the values
-    go in as parameters, so SQLAlchemy reuses its compiled form instead of building and keying a
-    new statement for every upload."""
-    # RETURNING the row (not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO
-    # NOTHING) gives the frame in the same statement, with no second SELECT.
-    return _insert(dialect)(Frame).on_conflict_do_nothing().returning(Frame)
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING the id, built once per dialect."""
+    # RETURNING (not rowcount: psycopg reports -1 rows for INSERT ... ON CONFLICT DO NOTHING)
+    # tells whether the row went in, in the same statement.
+    return _insert(dialect)(_FRAMES).on_conflict_do_nothing().returning(_FRAMES.c.id)
 
 
 def insert_if_absent(session: Session, values: dict[str, Any]) -> Frame | None:
     """Insert a frame unless one with the same camera + bytes or idempotency key exists (a
-    concurrent identical upload); the new frame if this call inserted it, else None."""
+    concurrent identical upload); the new frame if this call inserted it, else None.
+
+    The frame returned is built from `values`, not loaded: it is not in the session, and a
+    change to it is not saved (`set_reference` saves the one change ingest makes)."""
     statement = _insert_frame(session.get_bind().dialect.name)
-    return session.scalars(statement, values).first()
+    inserted = session.connection().execute(statement, values).first()
+    return None if inserted is None else Frame(**values)
+
+
+_SET_REFERENCE = (
+    sa.update(_FRAMES)
+    .where(_FRAMES.c.id == sa.bindparam("frame_id"))
+    .values(reference_key=sa.bindparam("key"), reference_bytes=sa.bindparam("size"))
+)
+
+
+def set_reference(session: Session, frame: Frame, key: str, size: int) -> None:
+    """Record the frame's HR reference blob (`key`, `size` bytes) on its row and on `frame`."""
+    session.connection().execute(_SET_REFERENCE, {"frame_id": frame.id, "key": key, "size": size})
+    frame.reference_key, frame.reference_bytes = key, size
 
 
 def _filtered(

@@ -20,7 +20,7 @@ from app.frames import repository
 from app.frames.images import DecodedUpload, decode_upload, encode_png
 from app.frames.models import Frame
 from app.frames.schemas import decode_cursor, encode_cursor
-from app.lifecycle.policy import camera_policy
+from app.lifecycle.policy import originals_hours
 from app.storage import BlobStore
 from models import Profile
 from models.degradation import StoredFrame
@@ -73,14 +73,22 @@ def ingest_frame(
     crash leaves at worst a blob without a row (which `verify` finds), never a row without a blob.
     """
     sha256 = hashlib.sha256(upload.data).hexdigest()
-    existing = _existing(session, upload, sha256)
-    if existing is not None:
-        return Ingested(existing, created=False)
+    if upload.idempotency_key is not None:
+        existing = _by_idempotency_key(session, upload, sha256)
+        if existing is not None:
+            return Ingested(existing, created=False)
+    facts = repository.upload_facts(session, upload.camera_id, sha256)
+    if facts.existing_id is not None:
+        existing = repository.get(session, facts.existing_id)
+        if existing is not None:
+            return Ingested(existing, created=False)
     sampling = settings.audit_sample_rate > 0
     sampled = sampling and in_audit_sample(sha256, settings.audit_sample_rate)
     # A camera's first frame is a reference too: while the camera has none, the reference is
     # made with the image work, in the decode slot (kept only if this upload wins the claim).
-    unclaimed = sampling and not repository.first_frame_claimed(session, upload.camera_id)
+    # An upload that found the camera's first frame recorded does not claim: were that frame
+    # deleted meanwhile, the camera's next upload becomes its first.
+    unclaimed = sampling and not facts.first_frame_claimed
     work = _image_work(upload.data, profile, settings, reference=sampled or unclaimed)
     frame_id = new_id()
     # The blob writes and SQL below wait on the disk (fsync) and on the database: other uploads
@@ -96,7 +104,7 @@ def ingest_frame(
     # Within the camera's originals window the upload is kept unchanged too (app/lifecycle).
     decoded = work.decoded
     kept_key = None
-    if camera_policy(session, upload.camera_id, settings).originals_hours > 0:
+    if originals_hours(facts.originals_hours, settings) > 0:
         kept_key = original_key(frame_id, decoded.format)
         _put(store, session, written, kept_key, upload.data, f"image/{decoded.format}")
 
@@ -139,17 +147,12 @@ def ingest_frame(
         return Ingested(existing, created=False)
     # The camera's first frame is always a reference. Claimed after the frame row, in the same
     # transaction: of concurrent first uploads exactly one claims it (and a rollback frees it).
-    first = sampling and repository.claim_first_frame(session, upload.camera_id, frame_id)
+    first = unclaimed and repository.claim_first_frame(session, upload.camera_id, frame_id)
     if first and ref_key is None:
-        reference = work.reference
-        if reference is None:
-            # The camera had a first frame when this upload began, gone since (deleted with its
-            # frame): the canonical image was let go with the decode slot, so it is made again.
-            reference = _image_work(upload.data, profile, settings, reference=True).reference
-            assert reference is not None
+        assert work.reference is not None  # made in the decode slot, as the camera had none
         ref_key = reference_key(frame_id)
-        _put(store, session, written, ref_key, reference, "image/png")
-        frame.reference_key, frame.reference_bytes = ref_key, len(reference)
+        _put(store, session, written, ref_key, work.reference, "image/png")
+        repository.set_reference(session, frame, ref_key, len(work.reference))
     return Ingested(frame, created=True)
 
 
@@ -182,18 +185,28 @@ def decode_slots(count: int) -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(count)
 
 
+def _by_idempotency_key(session: Session, upload: Upload, sha256: str) -> Frame | None:
+    """The frame archived under the upload's Idempotency-Key, if that was this same request."""
+    assert upload.idempotency_key is not None
+    frame = repository.by_idempotency_key(session, upload.idempotency_key)
+    if frame is not None and not _same_request(frame, upload, sha256):
+        # Say nothing of the frame the key belongs to: it may be another camera's.
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used for a different request "
+            "(file, camera_id, captured_at or tags); use a new key for a new frame"
+        )
+    return frame
+
+
 def _existing(session: Session, upload: Upload, sha256: str) -> Frame | None:
+    """The frame a racing identical upload archived: by its Idempotency-Key, else by camera and
+    bytes."""
     if upload.idempotency_key is not None:
-        frame = repository.by_idempotency_key(session, upload.idempotency_key)
+        frame = _by_idempotency_key(session, upload, sha256)
         if frame is not None:
-            if not _same_request(frame, upload, sha256):
-                # Say nothing of the frame the key belongs to: it may be another camera's.
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was already used for a different request "
-                    "(file, camera_id, captured_at or tags); use a new key for a new frame"
-                )
             return frame
-    return repository.by_camera_and_sha256(session, upload.camera_id, sha256)
+    existing_id = repository.upload_facts(session, upload.camera_id, sha256).existing_id
+    return None if existing_id is None else repository.get(session, existing_id)
 
 
 def _same_request(frame: Frame, upload: Upload, sha256: str) -> bool:

@@ -1,11 +1,9 @@
 """A camera's policy in force: its overrides over the archive-wide defaults (CCTV_RETENTION_DAYS,
-CCTV_ORIGINALS_HOURS). Ingest asks it whether to keep the upload's own bytes."""
+CCTV_ORIGINALS_HOURS). Ingest asks `originals_hours` whether to keep the upload's own bytes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.lifecycle.models import CameraPolicy
@@ -27,13 +25,10 @@ def in_force(override: CameraPolicy | None, settings: Settings) -> Policy:
             settings.retention_days if override.retention_days is None else override.retention_days
         ),
         quota_bytes=override.quota_bytes,
-        originals_hours=(
-            settings.originals_hours
-            if override.originals_hours is None
-            else override.originals_hours
-        ),
+        originals_hours=originals_hours(override.originals_hours, settings),
     )
 
 
-def camera_policy(session: Session, camera_id: str, settings: Settings) -> Policy:
-    return in_force(session.get(CameraPolicy, camera_id), settings)
+def originals_hours(override: int | None, settings: Settings) -> int:
+    """How long a camera's uploads are kept unchanged: its override, else the default."""
+    return settings.originals_hours if override is None else override

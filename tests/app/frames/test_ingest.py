@@ -376,18 +376,12 @@ def test_settings_fixture_is_isolated(settings: Settings) -> None:
     assert settings.audit_sample_rate == 0.0
 
 
-@pytest.mark.parametrize("seen_claimed", [False, True])
 def test_a_cameras_first_reference_holds_the_canonical_hr_pixels(
-    archive_factory, settings_with, monkeypatch, seen_claimed: bool
+    archive_factory, settings_with
 ) -> None:
-    # Not sampled by its hash: the reference is made in the decode slot when the camera has no
-    # first frame; when it had one as the upload began, gone by the claim (seen_claimed), the
-    # upload is decoded again for it.
-    from app.frames import repository
-
+    # Not sampled by its hash: the reference is made in the decode slot, as the camera has no
+    # first frame yet.
     archive = archive_factory(settings_with(audit_sample_rate=0.000001))
-    if seen_claimed:
-        monkeypatch.setattr(repository, "first_frame_claimed", lambda session, camera_id: True)
     data = image_bytes("JPEG", width=500, height=300, seed=3)
 
     frame = archive.upload(data).json()
@@ -396,6 +390,30 @@ def test_a_cameras_first_reference_holds_the_canonical_hr_pixels(
     reference = decode(archive.runtime.store.get(f"references/{frame['id'][:2]}/{frame['id']}.png"))
     expected = archive.runtime.profile.canonicalise(Image.open(io.BytesIO(data)))
     assert reference.tobytes() == expected.tobytes()
+
+
+def test_the_upload_after_a_cameras_first_frame_is_gone_becomes_its_first(
+    archive_factory, settings_with
+) -> None:
+    # Deleting the first frame deletes its claim (ON DELETE CASCADE, done here directly): the
+    # camera's next upload claims and keeps a reference, and the one after it does not.
+    import sqlalchemy as sa
+
+    from app.db import unit_of_work
+    from app.frames.models import CameraFirstFrame
+
+    archive = archive_factory(settings_with(audit_sample_rate=0.000001))
+    first = archive.upload(image_bytes(seed=41, width=64, height=48)).json()
+    with unit_of_work(archive.runtime.session_factory) as session:
+        session.execute(sa.delete(CameraFirstFrame))
+    second = archive.upload(image_bytes(seed=42, width=64, height=48)).json()
+    third = archive.upload(image_bytes(seed=43, width=64, height=48)).json()
+
+    references = [frame["audit_reference"] for frame in (first, second, third)]
+    assert references == [True, True, False]
+    with archive.runtime.session_factory() as session:
+        claimed = session.scalar(sa.select(CameraFirstFrame.frame_id))
+    assert claimed == second["id"]
 
 
 def test_a_cameras_first_reference_is_made_from_the_one_decode(
