@@ -65,10 +65,11 @@ def authenticate(presented: str | None, *, session: Session) -> Principal:
     revoked."""
     if not presented:
         raise Unauthenticated("missing API key: send it in the X-API-Key header")
-    key = repository.key_by_hash(session, hash_key(presented))
-    if key is None or key.revoked_at is not None:
+    key = repository.active_key(session, hash_key(presented))
+    if key is None:
         raise Unauthenticated("unknown or revoked API key")
-    return Principal(key_id=key.id, name=key.name, scopes=parse_scopes(key.scopes))
+    key_id, name, scopes = key
+    return Principal(key_id=key_id, name=name, scopes=parse_scopes(scopes))
 
 
 def record_read(
