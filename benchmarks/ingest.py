@@ -10,8 +10,9 @@ mode to 8-bit RGB, EXIF orientation), canonicalise, downsample and encode (`Prof
 the upload and the stored bytes — on one thread in
 this process; "floor, 2 processes" runs it in two processes at once (what 2 cores can do at best).
 Over HTTP a fresh `cctv-archive serve` per profile (its own SQLite archive, the in-process restore
-queue idle) takes the same frames from N concurrent clients in this process; the floor in 2
-processes and each client count are measured in turn, `--repeat` times, and the medians reported.
+queue idle) takes the same frames from N concurrent clients in this process; each client count
+is measured in turn, `--repeat` times, with the floor in 2 processes measured before and after
+each, and the medians reported.
 A profile with no shipped model is skipped (the server refuses to start on it) and said so.
 """
 
@@ -255,6 +256,12 @@ def median_http(runs: list[HttpRun]) -> HttpRun:
     )
 
 
+def share_between(run: HttpRun, before: FloorRun, after: FloorRun) -> float:
+    """The HTTP rate as a share of the floor, taken as the mean of the floors measured just
+    before and just after it."""
+    return run.rate / ((before.rate + after.rate) / 2)
+
+
 def share_text(shares: list[float]) -> str:
     """'68%', or with several rounds their median and range: '68%, 64-71%'."""
     if len(shares) == 1:
@@ -319,24 +326,25 @@ def main(argv: list[str] | None = None) -> int:
             serve(Path(tmp), {"CCTV_PROFILE": profile}) as server,
         ):
             http_rate(server, warm, 1, "warm")
-            # The floor and each client count in turn, `--repeat` times: a VM's speed drifts
-            # by several % within a minute, so each HTTP figure is held against the floor
-            # measured just before it, and the medians are reported.
+            # The floor and each client count in turn, `--repeat` times, the floor measured
+            # again after each: a VM's speed drifts by several % within a minute, so each HTTP
+            # figure is held against the mean of the floors just before and just after it,
+            # and the medians are reported.
             floors: list[FloorRun] = []
             runs: dict[int, list[HttpRun]] = {clients: [] for clients in args.clients}
+            shares: dict[int, list[float]] = {clients: [] for clients in args.clients}
+            floors.append(floor_parallel(floor_frames, profile, args.processes))
             for repeat in range(args.repeat):
-                floors.append(floor_parallel(floor_frames, profile, args.processes))
                 for i, clients in enumerate(args.clients):
                     batch = rounds[i * args.frames : (i + 1) * args.frames]
                     # A camera id of its own per repeat: the same bytes are new frames there.
                     tag = f"c{clients}-r{repeat}"
-                    runs[clients].append(http_rate(server, batch, clients, tag))
+                    run = http_rate(server, batch, clients, tag)
+                    floors.append(floor_parallel(floor_frames, profile, args.processes))
+                    runs[clients].append(run)
+                    shares[clients].append(share_between(run, floors[-2], floors[-1]))
         parallel = median_floor(floors)
         rates = {clients: median_http(done) for clients, done in runs.items()}
-        shares = {
-            clients: [run.rate / floor.rate for run, floor in zip(done, floors, strict=True)]
-            for clients, done in runs.items()
-        }
         rate_rows.append((profile, 1e3 / total, parallel, rates, shares))
         if args.two_servers:
             most = max(args.clients)
@@ -365,8 +373,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     clients_head = " | ".join(f"HTTP, {c} clients" for c in args.clients)
     repeats = (
-        f"; medians of {args.repeat} rounds, each HTTP figure against the floor measured just "
-        "before it: the median share, then the range of the shares"
+        f"; medians of {args.repeat} rounds, each HTTP figure against the mean of the floors "
+        "measured just before and just after it: the median share, then the range of the shares"
         if args.repeat > 1
         else ""
     )

@@ -94,3 +94,11 @@ def test_a_multipart_upload_is_the_form_the_server_reads(ingest: ModuleType) -> 
         return str(form["camera_id"]), str(form["captured_at"]), await upload.read()  # type: ignore[union-attr]
 
     assert asyncio.run(parse()) == ("cam-1", "2024-05-01T12:00:00Z", frame)
+
+
+def test_a_share_is_held_against_the_floors_on_either_side(ingest: ModuleType) -> None:
+    run = ingest.HttpRun(rate=70.0, server_cpu_ms=20.0, client_cpu_ms=0.5)
+    before = ingest.FloorRun(rate=90.0, cpu_ms=15.0)
+    after = ingest.FloorRun(rate=110.0, cpu_ms=15.0)
+
+    assert ingest.share_between(run, before, after) == pytest.approx(0.70)
