@@ -1,0 +1,199 @@
+"""What an upload costs the server besides its image work: CPU per upload with the image work
+replaced by a cached result, so that only the SQL, the blob writes, the hashing and the web stack
+remain.
+
+    python benchmarks/ingest_overhead.py [--uploads 300] [--rounds 5]
+
+Three rows, each the median (and range) over `--rounds` rounds of `--uploads` distinct uploads on
+a fresh SQLite archive in a temporary folder, one thread:
+- `ingest_frame`: the service call in its own unit of work (the queries, the blob write with its
+  fsyncs, the commit, the hashes);
+- the key look-up the key-before-body middleware makes for every upload;
+- the whole request through the ASGI app (middleware, FastAPI's dependencies and form parsing,
+  the thread hand-offs, the answer), without an HTTP server: process CPU per upload.
+The image work is done for real once per kind (with and without a reference) and then reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import make_frames, multipart_upload  # benchmarks/ingest.py, beside this script
+
+from app import migrate
+from app.auth.schemas import Scope
+from app.auth.service import create_key
+from app.config import Settings
+from app.db import make_session_factory, unit_of_work
+from app.frames import service
+from app.main import create_app
+from app.middleware import lookup_key
+from app.storage import build_store
+from models import Profile
+
+PROFILE = "400:2:webp-lossless"
+
+
+@contextmanager
+def cached_image_work() -> Iterator[None]:
+    """`service._image_work` done once per kind of call, its result reused after that."""
+    real = service._image_work
+    done: dict[bool, service.ImageWork] = {}
+
+    def cached(data: bytes, profile: Profile, settings: Settings, *, reference: bool) -> Any:
+        if reference not in done:
+            done[reference] = real(data, profile, settings, reference=reference)
+        return done[reference]
+
+    service._image_work = cached  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        service._image_work = real  # type: ignore[assignment]
+
+
+def archive_settings(folder: Path) -> Settings:
+    url = f"sqlite:///{folder / 'archive.db'}"
+    migrate.upgrade(url)
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="test",
+        data_dir=folder / "data",
+        database_url=url,
+        storage_url=f"file://{folder / 'blobs'}",
+        profile=PROFILE,
+    )
+
+
+def per_call_ms(calls: Callable[[int], None], count: int, clock: Callable[[], float]) -> float:
+    started = clock()
+    for index in range(count):
+        calls(index)
+    return (clock() - started) / count * 1e3
+
+
+def service_rows(settings: Settings, frame: bytes, uploads: int, rounds: int) -> dict[str, list]:
+    factory = make_session_factory(settings)
+    store = build_store(settings)
+    profile = Profile.parse(settings.profile)
+    with unit_of_work(factory) as session:
+        key = create_key("bench", frozenset({Scope.ingest}), session=session)[1]
+    rows: dict[str, list[float]] = {"ingest_frame": [], "key look-up": []}
+    for round_ in range(rounds):
+
+        def ingest(index: int, round_: int = round_) -> None:
+            data = frame + f"{round_}-{index}".encode()  # distinct bytes: never a repeat
+            upload = service.Upload(data, "bench", datetime.now(UTC), [])
+            with unit_of_work(factory) as session:
+                service.ingest_frame(
+                    upload, session=session, store=store, profile=profile, settings=settings
+                )
+
+        rows["ingest_frame"].append(per_call_ms(ingest, uploads, time.thread_time))
+        look_up = lambda _index: lookup_key(factory, key)  # noqa: E731
+        rows["key look-up"].append(per_call_ms(look_up, uploads, time.thread_time))
+    return rows
+
+
+async def request_rounds(settings: Settings, frame: bytes, uploads: int, rounds: int) -> list:
+    """Process CPU per upload through the ASGI app, one request at a time."""
+    app = create_app(settings)
+    results = []
+    async with app.router.lifespan_context(app):
+        with unit_of_work(app.state.runtime.session_factory) as session:
+            key = create_key("asgi", frozenset({Scope.ingest}), session=session)[1]
+        for round_ in range(rounds):
+            requests = [
+                multipart_upload(frame + f"asgi-{round_}-{i}".encode(), "asgi", "2024-05-01T12:00Z")
+                for i in range(uploads)
+            ]
+            started = time.process_time()
+            for content_type, body in requests:
+                await _post(app, key, content_type, body)
+            results.append((time.process_time() - started) / uploads * 1e3)
+    return results
+
+
+async def _post(app: Any, key: str, content_type: str, body: bytes) -> None:
+    headers = [
+        (b"host", b"bench"),
+        (b"x-api-key", key.encode()),
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/frames",
+        "raw_path": b"/v1/frames",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    statuses = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    if statuses != [201]:
+        raise RuntimeError(f"upload answered {statuses}")
+
+
+def table(rows: dict[str, list[float]]) -> str:
+    lines = ["| what | CPU per upload (ms), median | range |", "|---|---|---|"]
+    for name, values in rows.items():
+        median, low, high = statistics.median(values), min(values), max(values)
+        lines.append(f"| {name} | {median:.2f} | {low:.2f}-{high:.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--uploads", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    frame = make_frames(1)[0]
+    with tempfile.TemporaryDirectory(prefix="ingest-overhead-") as tmp, cached_image_work():
+        rows = service_rows(archive_settings(Path(tmp, "a")), frame, args.uploads, args.rounds)
+        asgi_settings = archive_settings(Path(tmp, "b"))
+        rows["whole request, ASGI (no HTTP server)"] = asyncio.run(
+            request_rounds(asgi_settings, frame, args.uploads, args.rounds)
+        )
+    print(
+        f"Ingest overhead: {PROFILE}, image work cached, {args.uploads} uploads x {args.rounds} "
+        "rounds, SQLite, one thread\n"
+    )
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""benchmarks/ingest_overhead.py: the server's cost of an upload with the image work cached."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import pytest
+
+from tests.benchmarks.scripts import load_script
+
+
+@pytest.fixture(scope="module")
+def overhead() -> ModuleType:
+    return load_script("ingest_overhead.py", "ingest_overhead_bench")
+
+
+def test_the_image_work_is_done_once_per_kind_then_reused(overhead: ModuleType) -> None:
+    from app.frames import service
+
+    real = service._image_work
+    frames = overhead.make_frames(2)
+    settings = overhead.Settings(_env_file=None, environment="test")
+    profile = overhead.Profile.parse(overhead.PROFILE)
+    with overhead.cached_image_work():
+        first = service._image_work(frames[0], profile, settings, reference=False)
+        again = service._image_work(frames[1], profile, settings, reference=False)
+        with_reference = service._image_work(frames[1], profile, settings, reference=True)
+    assert again is first
+    assert with_reference is not first and with_reference.reference is not None
+    assert service._image_work is real  # put back
+
+
+def test_each_row_is_measured_on_real_uploads(
+    overhead: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert overhead.main(["--uploads", "3", "--rounds", "2"]) == 0
+
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| ingest_frame",
+        "| key look-up",
+        "| whole request, ASGI (no HTTP server)",
+    ]
+    assert all(float(row.split(" | ")[1]) > 0 for row in rows[1:])
