@@ -6,7 +6,8 @@
 synthetic set is made (its PSNR-Y then measures agreement, not quality). Sections, each measured
 side by side in this run: restore on the CPU (served path vs the plain way, ratio), restore latency
 through the API (restored now and cached, torch vs the served engine), ingest over HTTP against
-its in-process floor (benchmarks/ingest.py), scaling (restore frames/s against batch size and
+its in-process floor (benchmarks/ingest.py) and an upload's cost besides its image work
+(benchmarks/ingest_overhead.py), scaling (restore frames/s against batch size and
 worker processes, ingest against concurrent clients: benchmarks/scaling.py; its plot is written
 beside the results as scaling.png). The GPU table comes from benchmarks/restore_gpu.py,
 run on a GPU machine (`--out benchmarks/RESULTS-gpu.md`), and is included when present.
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ingest  # benchmarks/ingest.py
+import ingest_overhead
 import restore_api
 import restore_cpu
 import scaling
@@ -123,6 +125,7 @@ def parser() -> argparse.ArgumentParser:
     # from 83% to 59% between two runs on one VM; 128 take a few seconds.
     parser.add_argument("--ingest-frames", type=int, default=128)
     parser.add_argument("--ingest-profiles", nargs="+", default=["400:2:webp-lossless"])
+    parser.add_argument("--overhead-uploads", type=int, default=300)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     scaling_group = parser.add_argument_group("scaling (benchmarks/scaling.py)")
     scaling_group.add_argument("--scaling-frames", type=int, default=8)
@@ -182,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     ingest_section = captured.getvalue().strip()
     print("\n" + ingest_section, flush=True)
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        ingest_overhead.main(["--uploads", str(args.overhead_uploads)])
+    overhead_section = captured.getvalue().strip()
+    print("\n" + overhead_section, flush=True)
     print("\n" + scaling_text, flush=True)
 
     gpu_section = (
@@ -222,6 +230,10 @@ A real `cctv-archive serve` (SQLite, local blobs, in-process worker), one reques
 ## Ingest (benchmarks/ingest.py)
 
 {ingest_section}
+
+### An upload's cost besides its image work (benchmarks/ingest_overhead.py)
+
+{overhead_section}
 
 ## Scaling (benchmarks/scaling.py)
 
