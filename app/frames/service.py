@@ -73,15 +73,10 @@ def ingest_frame(
     crash leaves at worst a blob without a row (which `verify` finds), never a row without a blob.
     """
     sha256 = hashlib.sha256(upload.data).hexdigest()
-    if upload.idempotency_key is not None:
-        existing = _by_idempotency_key(session, upload, sha256)
-        if existing is not None:
-            return Ingested(existing, created=False)
     facts = repository.upload_facts(session, upload.camera_id, sha256)
-    if facts.existing_id is not None:
-        existing = repository.get(session, facts.existing_id)
-        if existing is not None:
-            return Ingested(existing, created=False)
+    existing = _existing(session, upload, sha256, facts)
+    if existing is not None:
+        return Ingested(existing, created=False)
     sampling = settings.audit_sample_rate > 0
     sampled = sampling and in_audit_sample(sha256, settings.audit_sample_rate)
     # A camera's first frame is a reference too: while the camera has none, the reference is
@@ -185,28 +180,24 @@ def decode_slots(count: int) -> threading.BoundedSemaphore:
     return threading.BoundedSemaphore(count)
 
 
-def _by_idempotency_key(session: Session, upload: Upload, sha256: str) -> Frame | None:
-    """The frame archived under the upload's Idempotency-Key, if that was this same request."""
-    assert upload.idempotency_key is not None
-    frame = repository.by_idempotency_key(session, upload.idempotency_key)
-    if frame is not None and not _same_request(frame, upload, sha256):
-        # Say nothing of the frame the key belongs to: it may be another camera's.
-        raise IdempotencyConflict(
-            "this Idempotency-Key was already used for a different request "
-            "(file, camera_id, captured_at or tags); use a new key for a new frame"
-        )
-    return frame
-
-
-def _existing(session: Session, upload: Upload, sha256: str) -> Frame | None:
-    """The frame a racing identical upload archived: by its Idempotency-Key, else by camera and
-    bytes."""
+def _existing(
+    session: Session, upload: Upload, sha256: str, facts: repository.UploadFacts | None = None
+) -> Frame | None:
+    """The frame this upload repeats: by its Idempotency-Key, else by camera and bytes (`facts`
+    when already read)."""
     if upload.idempotency_key is not None:
-        frame = _by_idempotency_key(session, upload, sha256)
+        frame = repository.by_idempotency_key(session, upload.idempotency_key)
         if frame is not None:
+            if not _same_request(frame, upload, sha256):
+                # Say nothing of the frame the key belongs to: it may be another camera's.
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was already used for a different request "
+                    "(file, camera_id, captured_at or tags); use a new key for a new frame"
+                )
             return frame
-    existing_id = repository.upload_facts(session, upload.camera_id, sha256).existing_id
-    return None if existing_id is None else repository.get(session, existing_id)
+    if facts is None:
+        facts = repository.upload_facts(session, upload.camera_id, sha256)
+    return None if facts.existing_id is None else repository.get(session, facts.existing_id)
 
 
 def _same_request(frame: Frame, upload: Upload, sha256: str) -> bool:
