@@ -2,7 +2,7 @@
 work done in-process, per profile; and where the time of one frame goes (encode time per codec).
 
     python benchmarks/ingest.py [--profiles 400:2:webp-lossless 400:2:avif-q50 ...]
-        [--frames 48] [--clients 1 4 16] [--repeat 3]
+        [--frames 48] [--clients 1 4 16] [--repeat 5]
 
 Uploads are 1280x720 JPEGs (q90, a textured scene, each one different so none is deduplicated).
 The floor is the server's own code for one frame — decode the upload (`decode_upload`: every
@@ -279,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
-        help="rounds of the floor and every client count, in turn (medians reported)",
+        default=5,
+        help="rounds of every client count, each between two floor runs (medians reported)",
     )
     parser.add_argument(
         "--two-servers",
