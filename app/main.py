@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import anyio
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
@@ -34,6 +35,14 @@ logger = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
 
 
+def ingest_threads(settings: Settings) -> anyio.CapacityLimiter:
+    """How many uploads may be in worker threads at once: one more than the decode slots, so
+    that one upload's blob writes and SQL overlap the others' image work. The rest wait on the
+    event loop, holding no thread: more threads would only contend for the GIL, and raise the
+    server's CPU per upload."""
+    return anyio.CapacityLimiter(settings.max_concurrent_decodes + 1)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -50,6 +59,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime(settings, restorer=restorer, store=store, queue=queue)
         app.state.runtime = runtime
+        app.state.ingest_threads = ingest_threads(settings)
         sweeper = Periodic(
             partial(housekeeping, runtime),
             interval_s=settings.restore_cache_sweep_s,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
-from starlette.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 
 from app.db import unit_of_work
 from app.deps import IngestKey, ReadKey, RuntimeDep, SessionDep, StoreDep
@@ -40,6 +41,7 @@ ERRORS = {
 async def upload_frame(
     principal: IngestKey,
     runtime: RuntimeDep,
+    request: Request,
     response: Response,
     file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP, BMP or AVIF")],
     camera_id: Annotated[str, Form(pattern=CAMERA_PATTERN, max_length=128)],
@@ -52,7 +54,8 @@ async def upload_frame(
     Idempotency-Key) again."""
     # The whole upload runs in one worker thread, and the answer is made back here: a sync
     # endpoint would cost a second thread hand-off, for FastAPI's serialisation of the answer.
-    result = await run_in_threadpool(
+    # Uploads wait for a thread of their own (app.main.ingest_threads) holding none.
+    ingest = partial(
         _ingest,
         runtime,
         file,
@@ -61,6 +64,7 @@ async def upload_frame(
         tags=parse_tags(tags),
         idempotency_key=idempotency_key,
     )
+    result = await run_sync(ingest, limiter=request.app.state.ingest_threads)
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/frames/{result.frame.id}"
     return FrameRead.of(result.frame)

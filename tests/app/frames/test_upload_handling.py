@@ -152,6 +152,42 @@ def test_concurrent_uploads_decode_at_most_max_concurrent_decodes_at_once(
     assert peak == 2
 
 
+def test_at_most_one_upload_more_than_the_decode_slots_holds_a_worker_thread(
+    archive_factory: Any, settings_with: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The others wait on the event loop without a thread (more threads only contend for the
+    GIL), and are all archived in the end."""
+    import threading
+    import time
+
+    from app.frames import endpoints
+
+    archive = archive_factory(settings_with(max_concurrent_decodes=1))
+    running = peak = 0
+    lock = threading.Lock()
+    real_ingest = endpoints._ingest
+
+    def counting_ingest(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.2)  # long enough for the other uploads to arrive meanwhile
+            return real_ingest(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(endpoints, "_ingest", counting_ingest)
+    uploads = [image_bytes(seed=200 + i) for i in range(6)]
+    with ThreadPoolExecutor(len(uploads)) as pool:
+        statuses = list(pool.map(lambda data: archive.upload(data).status_code, uploads))
+
+    assert statuses == [201] * len(uploads)
+    assert peak == 2  # max_concurrent_decodes + 1
+
+
 def test_the_decode_slot_is_free_while_the_blobs_are_written(
     archive_factory: Any, settings_with: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
