@@ -4,6 +4,8 @@ stalls is cut off with 408, and concurrent first uploads of a camera keep one au
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -116,40 +118,46 @@ def test_concurrent_first_uploads_of_a_camera_keep_one_reference(
     assert len([k for k in archive.blobs() if k.startswith("references/")]) == 1
 
 
+class Overlap:
+    """Wraps a function to count how many calls run at once; each call is made to last, so
+    that concurrent uploads arrive meanwhile."""
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.running = self.peak = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            time.sleep(0.2)
+            return self.inner(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def upload_at_once(archive: Archive, uploads: list[bytes]) -> list[int]:
+    """Each upload from a thread of its own; their statuses."""
+    with ThreadPoolExecutor(len(uploads)) as pool:
+        return list(pool.map(lambda data: archive.upload(data).status_code, uploads))
+
+
 def test_concurrent_uploads_decode_at_most_max_concurrent_decodes_at_once(
     archive_factory: Any, settings_with: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-    import time
-
     from app.frames import service
 
     archive = archive_factory(settings_with(max_concurrent_decodes=2))
-    running = peak = 0
-    lock = threading.Lock()
-    real_decode = service.decode_upload
-
-    def counting_decode(*args: Any, **kwargs: Any) -> Any:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        try:
-            time.sleep(0.2)  # long enough for the other uploads to arrive meanwhile
-            return real_decode(*args, **kwargs)
-        finally:
-            with lock:
-                running -= 1
-
-    monkeypatch.setattr(service, "decode_upload", counting_decode)
+    decodes = Overlap(service.decode_upload)
+    monkeypatch.setattr(service, "decode_upload", decodes)
     uploads = [image_bytes(seed=100 + i) for i in range(8)]
-    with ThreadPoolExecutor(len(uploads)) as pool:
-        statuses = list(pool.map(lambda data: archive.upload(data).status_code, uploads))
-
-    assert statuses == [201] * len(uploads)
+    assert upload_at_once(archive, uploads) == [201] * len(uploads)
     # Each decode holds up to ~max_pixels x 3 bytes (plus its working copies): the bound on
     # concurrent decodes is what bounds the server's memory.
-    assert peak == 2
+    assert decodes.peak == 2
 
 
 def test_at_most_one_upload_more_than_the_decode_slots_holds_a_worker_thread(
@@ -157,35 +165,14 @@ def test_at_most_one_upload_more_than_the_decode_slots_holds_a_worker_thread(
 ) -> None:
     """The others wait on the event loop without a thread (more threads only contend for the
     GIL), and are all archived in the end."""
-    import threading
-    import time
-
     from app.frames import endpoints
 
     archive = archive_factory(settings_with(max_concurrent_decodes=1))
-    running = peak = 0
-    lock = threading.Lock()
-    real_ingest = endpoints._ingest
-
-    def counting_ingest(*args: Any, **kwargs: Any) -> Any:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        try:
-            time.sleep(0.2)  # long enough for the other uploads to arrive meanwhile
-            return real_ingest(*args, **kwargs)
-        finally:
-            with lock:
-                running -= 1
-
-    monkeypatch.setattr(endpoints, "_ingest", counting_ingest)
+    ingests = Overlap(endpoints._ingest)
+    monkeypatch.setattr(endpoints, "_ingest", ingests)
     uploads = [image_bytes(seed=200 + i) for i in range(6)]
-    with ThreadPoolExecutor(len(uploads)) as pool:
-        statuses = list(pool.map(lambda data: archive.upload(data).status_code, uploads))
-
-    assert statuses == [201] * len(uploads)
-    assert peak == 2  # max_concurrent_decodes + 1
+    assert upload_at_once(archive, uploads) == [201] * len(uploads)
+    assert ingests.peak == 2  # max_concurrent_decodes + 1
 
 
 def test_the_decode_slot_is_free_while_the_blobs_are_written(
