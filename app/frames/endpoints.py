@@ -54,7 +54,7 @@ async def upload_frame(
     Idempotency-Key) again."""
     # The whole upload runs in one worker thread, and the answer is made back here: a sync
     # endpoint would cost a second thread hand-off, for FastAPI's serialisation of the answer.
-    # Uploads wait for a thread of their own (app.main.ingest_threads) holding none.
+    # While app.main.ingest_threads are all taken, the upload waits here, holding no thread.
     ingest = partial(
         _ingest,
         runtime,
