@@ -85,7 +85,9 @@ def per_call_ms(calls: Callable[[int], None], count: int, clock: Callable[[], fl
     return (clock() - started) / count * 1e3
 
 
-def service_rows(settings: Settings, frame: bytes, uploads: int, rounds: int) -> dict[str, list]:
+def service_rows(
+    settings: Settings, frame: bytes, uploads: int, rounds: int
+) -> dict[str, list[float]]:
     factory = make_session_factory(settings)
     store = build_store(settings)
     profile = Profile.parse(settings.profile)
@@ -102,13 +104,17 @@ def service_rows(settings: Settings, frame: bytes, uploads: int, rounds: int) ->
                     upload, session=session, store=store, profile=profile, settings=settings
                 )
 
+        def look_up(_index: int) -> None:
+            lookup_key(factory, key)
+
         rows["ingest_frame"].append(per_call_ms(ingest, uploads, time.thread_time))
-        look_up = lambda _index: lookup_key(factory, key)  # noqa: E731
         rows["key look-up"].append(per_call_ms(look_up, uploads, time.thread_time))
     return rows
 
 
-async def request_rounds(settings: Settings, frame: bytes, uploads: int, rounds: int) -> list:
+async def request_rounds(
+    settings: Settings, frame: bytes, uploads: int, rounds: int
+) -> list[float]:
     """Process CPU per upload through the ASGI app, one request at a time."""
     app = create_app(settings)
     results = []
