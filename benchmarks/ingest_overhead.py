@@ -2,16 +2,20 @@
 replaced by a cached result, so that only the SQL, the blob writes, the hashing and the web stack
 remain.
 
-    python benchmarks/ingest_overhead.py [--uploads 300] [--rounds 5]
+    python benchmarks/ingest_overhead.py [--uploads 300] [--rounds 5] [--http-clients 4]
 
-Three rows, each the median (and range) over `--rounds` rounds of `--uploads` distinct uploads on
-a fresh SQLite archive in a temporary folder, one thread:
+Four rows, each the median (and range) over `--rounds` rounds of `--uploads` distinct uploads on
+a fresh SQLite archive in a temporary folder; the first three on one thread:
 - `ingest_frame`: the service call in its own unit of work (the queries, the blob write with its
   fsyncs, the commit, the hashes);
 - the key look-up the key-before-body middleware makes for every upload;
 - the whole request through the ASGI app (middleware, FastAPI's dependencies and form parsing,
-  the thread hand-offs, the answer), without an HTTP server: process CPU per upload.
-The image work is done for real once per kind (with and without a reference) and then reused.
+  the thread hand-offs, the answer), without an HTTP server: process CPU per upload;
+- the whole request over HTTP: a real `cctv-archive serve` (uvicorn) taking the uploads from
+  `--http-clients` concurrent clients, its process's CPU per upload (all threads), as
+  benchmarks/ingest.py measures it with the image work done (0 clients: row left out).
+The image work is done for real once per kind (with and without a reference) and then reused;
+the server does the same in its own process (this script is its launcher, `AS_SERVER`).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import make_frames, multipart_upload  # benchmarks/ingest.py, beside this script
+from ingest import http_rate, make_frames, multipart_upload  # benchmarks/ingest.py, beside it
+from server import serve  # benchmarks/server.py
 
 from app import migrate
 from app.auth.schemas import Scope
@@ -45,6 +50,8 @@ from app.storage import build_store
 from models import Profile
 
 PROFILE = "400:2:webp-lossless"
+# `python ingest_overhead.py AS_SERVER serve ...`: the CLI's serve, image work cached.
+AS_SERVER = "--as-server-with-cached-image-work"
 
 
 @contextmanager
@@ -173,6 +180,19 @@ async def _post(app: Any, key: str, content_type: str, body: bytes) -> None:
         raise RuntimeError(f"upload answered {statuses}")
 
 
+def http_rounds(folder: Path, frame: bytes, uploads: int, rounds: int, clients: int) -> list[float]:
+    """Server CPU per upload (ms, all its threads) over HTTP, image work cached in the server."""
+    launcher = (str(Path(__file__).resolve()), AS_SERVER)
+    with serve(folder, {"CCTV_PROFILE": PROFILE}, launcher=launcher) as server:
+        warm = [frame + f"warm-{i}".encode() for i in range(2 * clients)]
+        http_rate(server, warm, clients, "warm")  # each kind of image work done once
+        results = []
+        for round_ in range(rounds):
+            batch = [frame + f"http-{round_}-{i}".encode() for i in range(uploads)]
+            results.append(http_rate(server, batch, clients, f"r{round_}").server_cpu_ms)
+    return results
+
+
 def table(rows: dict[str, list[float]]) -> str:
     lines = ["| what | CPU per upload (ms), median | range |", "|---|---|---|"]
     for name, values in rows.items():
@@ -182,9 +202,17 @@ def table(rows: dict[str, list[float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == [AS_SERVER]:
+        from app.cli import main as cli
+
+        with cached_image_work():
+            print("image work cached: done once per kind, then reused (ingest_overhead.py)")
+            return cli(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--uploads", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--http-clients", type=int, default=4, help="0: no HTTP row")
     args = parser.parse_args(argv)
     frame = make_frames(1)[0]
     with tempfile.TemporaryDirectory(prefix="ingest-overhead-") as tmp, cached_image_work():
@@ -193,9 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         rows["whole request, ASGI (no HTTP server)"] = asyncio.run(
             request_rounds(asgi_settings, frame, args.uploads, args.rounds)
         )
+        if args.http_clients > 0:
+            rows[f"whole request over HTTP (serve, {args.http_clients} clients)"] = http_rounds(
+                Path(tmp, "c"), frame, args.uploads, args.rounds, args.http_clients
+            )
     print(
         f"Ingest overhead: {PROFILE}, image work cached, {args.uploads} uploads x {args.rounds} "
-        "rounds, SQLite, one thread\n"
+        "rounds, SQLite; one thread, but over HTTP the server's threads\n"
     )
     print(table(rows))
     return 0

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +31,16 @@ class Server:
 
 @contextmanager
 def serve(
-    workdir: Path, env: dict[str, str], *, scopes: str = "ingest,read", key_name: str = "bench"
+    workdir: Path,
+    env: dict[str, str],
+    *,
+    scopes: str = "ingest,read",
+    key_name: str = "bench",
+    launcher: Sequence[str] = ("-m", "app"),
 ) -> Iterator[Server]:
     """Start the server on `env` (CCTV_ settings) with its archive in `workdir`; yield it once it
-    listens, with a new key `key_name` of `scopes`."""
+    listens, with a new key `key_name` of `scopes`. `launcher`: what runs the CLI's `serve`
+    (a benchmark's own script may, to change something in the server's process)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environ = os.environ | {
@@ -43,7 +49,7 @@ def serve(
         "CCTV_MODEL_DEVICE": "cpu",
         **env,
     }
-    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"]
+    command = [sys.executable, *launcher, "serve", "--port", str(port), "--log-level", "warning"]
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
         server = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -33,12 +34,24 @@ def test_the_image_work_is_done_once_per_kind_then_reused(overhead: ModuleType) 
 def test_each_row_is_measured_on_real_uploads(
     overhead: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert overhead.main(["--uploads", "3", "--rounds", "2"]) == 0
+    assert overhead.main(["--uploads", "3", "--rounds", "2", "--http-clients", "2"]) == 0
 
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
     assert [row.split(" | ")[0] for row in rows[1:]] == [
         "| ingest_frame",
         "| key look-up",
         "| whole request, ASGI (no HTTP server)",
+        "| whole request over HTTP (serve, 2 clients)",
     ]
     assert all(float(row.split(" | ")[1]) > 0 for row in rows[1:])
+
+
+def test_the_server_it_launches_caches_the_image_work_and_archives_every_upload(
+    overhead: ModuleType, tmp_path: Path
+) -> None:
+    frame = overhead.make_frames(1)[0]
+    [cpu_ms] = overhead.http_rounds(tmp_path, frame, uploads=5, rounds=1, clients=1)
+
+    assert cpu_ms > 0
+    assert "image work cached" in (tmp_path / "serve.log").read_text()
+    assert len(list((tmp_path / "data").rglob("*.webp"))) == 2 + 5  # warm-up and round
