@@ -126,6 +126,7 @@ def _floor_batch(args: tuple[list[bytes], str]) -> tuple[int, float]:
 class FloorRun:
     rate: float  # frames/s of all processes together
     cpu_ms: float  # CPU per frame, summed over the processes
+    idle: float = 0.0  # share of the machine's CPU time idle (or waiting on I/O) meanwhile
 
 
 def floor_parallel(frames: list[bytes], profile: str, processes: int) -> FloorRun:
@@ -135,11 +136,26 @@ def floor_parallel(frames: list[bytes], profile: str, processes: int) -> FloorRu
     chunks = [frames[i::processes] for i in range(processes)]
     with ProcessPoolExecutor(processes) as pool:
         list(pool.map(_floor_batch, [(frames[:1], profile)] * processes))  # warm the workers
+        ticks = cpu_ticks()
         started = time.perf_counter()
         done = list(pool.map(_floor_batch, [(chunk, profile) for chunk in chunks]))
         elapsed = time.perf_counter() - started
+        idle = idle_since(ticks)
     count = sum(n for n, _ in done)
-    return FloorRun(count / elapsed, sum(cpu for _, cpu in done) / count * 1e3)
+    return FloorRun(count / elapsed, sum(cpu for _, cpu in done) / count * 1e3, idle)
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(idle + I/O wait, all) clock ticks of the machine's CPUs so far (Linux /proc/stat)."""
+    first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, first[1:9])
+    return idle + iowait, user + nice + system + idle + iowait + irq + softirq + steal
+
+
+def idle_since(before: tuple[int, int]) -> float:
+    """The share of the machine's CPU time spent idle since `before` (`cpu_ticks()`)."""
+    idle, total = (now - then for now, then in zip(cpu_ticks(), before, strict=True))
+    return idle / total if total > 0 else 0.0
 
 
 def process_cpu_s(pid: int) -> float:
@@ -153,6 +169,7 @@ class HttpRun:
     rate: float  # frames/s
     server_cpu_ms: float  # server CPU per frame
     client_cpu_ms: float  # this process's CPU per frame: the clients' share of the cores
+    idle: float = 0.0  # share of the machine's CPU time idle (or waiting on I/O) meanwhile
 
 
 def multipart_upload(frame: bytes, camera_id: str, captured_at: str) -> tuple[str, bytes]:
@@ -215,6 +232,7 @@ def http_rate(
     try:
         server_cpu = sum(process_cpu_s(s.pid) for s in servers)
         client_cpu = time.process_time()
+        ticks = cpu_ticks()
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(upload, range(len(frames))))
@@ -223,6 +241,7 @@ def http_rate(
             len(frames) / elapsed,
             (sum(process_cpu_s(s.pid) for s in servers) - server_cpu) / len(frames) * 1e3,
             (time.process_time() - client_cpu) / len(frames) * 1e3,
+            idle_since(ticks),
         )
     finally:
         for connection in opened:
@@ -244,7 +263,9 @@ def two_servers_rate(profile: str, frames: list[bytes], warm: list[bytes], clien
 
 def median_floor(runs: list[FloorRun]) -> FloorRun:
     return FloorRun(
-        statistics.median(r.rate for r in runs), statistics.median(r.cpu_ms for r in runs)
+        statistics.median(r.rate for r in runs),
+        statistics.median(r.cpu_ms for r in runs),
+        statistics.median(r.idle for r in runs),
     )
 
 
@@ -253,6 +274,7 @@ def median_http(runs: list[HttpRun]) -> HttpRun:
         statistics.median(r.rate for r in runs),
         statistics.median(r.server_cpu_ms for r in runs),
         statistics.median(r.client_cpu_ms for r in runs),
+        statistics.median(r.idle for r in runs),
     )
 
 
@@ -393,17 +415,25 @@ def main(argv: list[str] | None = None) -> int:
         "\nCPU per frame over HTTP (ms; server: the `serve` process, all threads; clients: this "
         "process, which shares the cores), against the floor's: on one thread alone, and in "
         f"{args.processes} processes at once (their CPU per frame, summed), the fair comparison "
-        "when the server's threads also share the cores:\n"
+        "when the server's threads also share the cores; then the share of the machine's CPU "
+        "time left idle (or waiting on I/O) meanwhile, from /proc/stat:\n"
     )
-    clients_cpu = " | ".join(f"{c} clients: server, clients" for c in args.clients)
-    print(f"| profile | floor, 1 thread | floor, {args.processes} processes | {clients_cpu} |")
+    clients_cpu = " | ".join(f"{c} clients: server, clients, idle" for c in args.clients)
+    print(
+        f"| profile | floor, 1 thread | floor, {args.processes} processes: CPU, idle "
+        f"| {clients_cpu} |"
+    )
     print("|---|---|---|" + "---|" * len(args.clients))
     for profile, single, parallel, rates, _ in rate_rows:
         if rates is not None:
             cells = " | ".join(
-                f"{r.server_cpu_ms:.1f}, {r.client_cpu_ms:.1f}" for r in rates.values()
+                f"{r.server_cpu_ms:.1f}, {r.client_cpu_ms:.1f}, {r.idle:.0%}"
+                for r in rates.values()
             )
-            print(f"| {profile} | {1e3 / single:.1f} | {parallel.cpu_ms:.1f} | {cells} |")
+            print(
+                f"| {profile} | {1e3 / single:.1f} | {parallel.cpu_ms:.1f}, {parallel.idle:.0%} "
+                f"| {cells} |"
+            )
     if two_rows:
         most = max(args.clients)
         print(

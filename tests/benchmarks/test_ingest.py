@@ -53,6 +53,26 @@ def test_the_server_cpu_reading_counts_a_busy_process(ingest: ModuleType) -> Non
     assert ingest.process_cpu_s(os.getpid()) > before
 
 
+def test_the_idle_share_is_read_from_the_machines_cpu_ticks(
+    ingest: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle, total = ingest.cpu_ticks()
+    assert 0 <= idle <= total
+    sum(i * i for i in range(2_000_000))
+    assert ingest.cpu_ticks()[1] > total  # the clock ticks on
+
+    monkeypatch.setattr(ingest, "cpu_ticks", lambda: (130, 1100))
+    assert ingest.idle_since((100, 1000)) == pytest.approx(0.3)
+    assert ingest.idle_since((130, 1100)) == 0.0  # no time passed: nothing to share out
+
+
+def test_medians_carry_the_idle_share(ingest: ModuleType) -> None:
+    floors = [ingest.FloorRun(100.0, 15.0, idle) for idle in (0.05, 0.09, 0.07)]
+    assert ingest.median_floor(floors).idle == pytest.approx(0.07)
+    runs = [ingest.HttpRun(80.0, 20.0, 0.5, idle) for idle in (0.12, 0.08, 0.10)]
+    assert ingest.median_http(runs).idle == pytest.approx(0.10)
+
+
 def test_draft_decode_times_real_jpegs(ingest: ModuleType) -> None:
     assert ingest.draft_decode_ms(ingest.make_frames(2)) > 0
 
