@@ -24,6 +24,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -114,6 +115,16 @@ def nested(markdown: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in lines).strip()
 
 
+def printed(script_main: Callable[[list[str]], int], argv: list[str]) -> str:
+    """What a benchmark script's `main(argv)` prints, captured as a section and echoed here."""
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        script_main(argv)
+    section = captured.getvalue().strip()
+    print("\n" + section, flush=True)
+    return section
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
@@ -173,23 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     api_section = restore_api.table(api)
     print("\n" + api_section, flush=True)
 
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        ingest.main(
-            [
-                *("--profiles", *args.ingest_profiles),
-                *("--frames", str(args.ingest_frames), "--processes", str(args.threads)),
-                "--two-servers",
-                *(("--level-data", str(args.data / "val")) if args.data else ()),
-            ]
-        )
-    ingest_section = captured.getvalue().strip()
-    print("\n" + ingest_section, flush=True)
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        ingest_overhead.main(["--uploads", str(args.overhead_uploads)])
-    overhead_section = captured.getvalue().strip()
-    print("\n" + overhead_section, flush=True)
+    ingest_section = printed(
+        ingest.main,
+        [
+            *("--profiles", *args.ingest_profiles),
+            *("--frames", str(args.ingest_frames), "--processes", str(args.threads)),
+            "--two-servers",
+            *(("--level-data", str(args.data / "val")) if args.data else ()),
+        ],
+    )
+    overhead_section = printed(ingest_overhead.main, ["--uploads", str(args.overhead_uploads)])
     print("\n" + scaling_text, flush=True)
 
     gpu_section = (
