@@ -11,16 +11,19 @@ from sqlalchemy import Engine
 
 from app.config import Settings
 from app.db import SessionFactory, make_engine, make_session_factory
+from app.leases import Leases, process_owner
 from app.lifecycle.credentials import ContentCredentials
 from app.lifecycle.exports import STALE_EXPORT_S, ExportRunner
+from app.lifecycle.models import EvidenceExport
 from app.lifecycle.retention import sweep as sweep_retention
 from app.lifecycle.signing import Signer
 from app.restorations.batching import BatchingRestorer
 from app.restorations.cache import sweep_expired_cache
 from app.restorations.context import RestoreContext
-from app.restorations.jobs import sweep_unowned_jobs, unfinished_job_ids
+from app.restorations.jobs import sweep_unowned_jobs
 from app.restorations.model import RestoreModel, check_profile, load_restorer
-from app.restorations.queue import InProcessQueue, RestoreQueue
+from app.restorations.models import RestoreJob
+from app.restorations.queue import InProcessQueue, Periodic, RestoreQueue
 from app.restorations.task import fail_restore_job, run_restore_job
 from app.stats.quality import measure_quality
 from app.storage import BlobStore, build_store
@@ -45,6 +48,11 @@ class Runtime:
     exports: ExportRunner
     owns_queue: bool = True
 
+    def __post_init__(self) -> None:
+        # Well inside the stale limits, so that no claim lapses while its holder lives.
+        interval = min(self.settings.restore_stale_job_s, STALE_EXPORT_S) / 4
+        self._heartbeat = Periodic(self.beat, interval_s=interval, name="heartbeat")
+
     @property
     def session_factory(self) -> SessionFactory:
         return self.restore.session_factory
@@ -63,9 +71,18 @@ class Runtime:
         if self.owns_queue:
             self.queue.start()
         self.exports.resume()
+        self._heartbeat.start()
         return self.queue.resume()
 
+    def beat(self) -> None:
+        """Renew this process's claims on the jobs and exports it holds (app/leases.py)."""
+        beat = getattr(self.queue, "beat", None)
+        if beat is not None:
+            beat()
+        self.exports.beat()
+
     def close(self) -> None:
+        self._heartbeat.stop()
         self.exports.stop()
         if self.owns_queue:
             self.queue.stop()
@@ -73,8 +90,9 @@ class Runtime:
         self.engine.dispose()
 
 
-def build_queue(context: RestoreContext) -> RestoreQueue:
-    """ "inprocess": a pool of threads in this process; "celery": jobs go to Celery workers."""
+def build_queue(context: RestoreContext, owner: str) -> RestoreQueue:
+    """ "inprocess": a pool of threads in this process, its jobs claimed as `owner`; "celery":
+    jobs go to Celery workers."""
     settings = context.settings
     if settings.restore_backend == "celery":
         # Imported only when configured: the embedded default never loads Celery.
@@ -91,7 +109,9 @@ def build_queue(context: RestoreContext) -> RestoreQueue:
         workers=settings.restore_workers,
         max_pending=settings.restore_queue_size,
         on_error=on_error,
-        unfinished=partial(unfinished_job_ids, context.session_factory),
+        leases=Leases(
+            RestoreJob, context.session_factory, owner, stale_s=settings.restore_stale_job_s
+        ),
     )
 
 
@@ -116,12 +136,13 @@ def build_runtime(
         settings=settings,
     )
     assert settings.signing_key_path is not None  # the settings fill it in
+    owner = process_owner()  # this runtime, as the holder of the jobs it runs
     return Runtime(
         settings=settings,
         engine=engine,
         profile=profile,
         restore=context,
-        queue=queue or build_queue(context),
+        queue=queue or build_queue(context, owner),
         model=model,
         exports=ExportRunner(
             context,
@@ -129,6 +150,7 @@ def build_runtime(
             ContentCredentials.load_or_create(
                 settings.signing_key_path.parent / "c2pa-credentials.pem"
             ),
+            Leases(EvidenceExport, context.session_factory, owner, stale_s=STALE_EXPORT_S),
         ),
         owns_queue=queue is None,
     )

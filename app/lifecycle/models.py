@@ -78,3 +78,5 @@ class EvidenceExport(Base):
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
     error: Mapped[str | None] = mapped_column(sa.Text)
     summary: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # The server process building it (app/leases.py); None: no one, any process may take it.
+    owner: Mapped[str | None] = mapped_column(sa.String(64))

@@ -20,6 +20,7 @@ from app.errors import (
     QueueUnavailable,
 )
 from app.frames import repository as frames_repository
+from app.leases import Leases
 from app.restorations import repository
 from app.restorations.context import RestoreContext
 from app.restorations.model import check_restorable
@@ -56,7 +57,13 @@ def new_job(
 
 
 def submit_job(job_id: str, *, queue: RestoreQueue, session_factory: SessionFactory) -> None:
-    """Queue a committed job; if the queue refuses it, the job is failed and the error raised."""
+    """Queue a committed job; if the queue refuses it, the job is failed and the error raised.
+    A queue with leases (the in-process pool) claims it first, and leaves it to the server
+    process that holds it, if another one does."""
+    leases = _leases(queue)
+    if leases is not None and not leases.claim([job_id]):
+        logger.info("restore job %s: another server process holds it", job_id)
+        return
     try:
         queue.submit(job_id)
     except QueueUnavailable as exc:
@@ -101,6 +108,12 @@ def _queue_holds(queue: RestoreQueue, job_id: str) -> bool | None:
     return owns(job_id) if owns is not None else None
 
 
+def _leases(queue: RestoreQueue) -> Leases | None:
+    """The in-process pool's claims on jobs; None for a queue without (Celery, test doubles)."""
+    leases = getattr(queue, "leases", None)
+    return leases if isinstance(leases, Leases) else None
+
+
 def _idle_cutoff(settings: Settings, *, owner_known: bool) -> datetime:
     idle_s = settings.restore_stale_job_s
     if not owner_known:  # a broker redelivers a dead worker's job after the visibility timeout
@@ -112,9 +125,10 @@ def held_by_a_worker(job: RestoreJob, *, queue: RestoreQueue, settings: Settings
     """Whether someone will finish `job`: the queue says it holds it; or, where the queue cannot
     tell (Celery), the job made progress within the stale limit and the visibility timeout."""
     held = _queue_holds(queue, job.id)
-    if held is not None:
-        return held
-    return job.updated_at >= _idle_cutoff(settings, owner_known=False)
+    if held is None:
+        return job.updated_at >= _idle_cutoff(settings, owner_known=False)
+    leases = _leases(queue)  # or another process of this server does
+    return held or (leases is not None and leases.held_elsewhere(job.owner, job.updated_at))
 
 
 def sweep_unowned_jobs(*, context: RestoreContext, queue: RestoreQueue) -> int:
@@ -123,14 +137,18 @@ def sweep_unowned_jobs(*, context: RestoreContext, queue: RestoreQueue) -> int:
     settings = context.settings
     known_cutoff = _idle_cutoff(settings, owner_known=True)
     unknown_cutoff = _idle_cutoff(settings, owner_known=False)
+    leases = _leases(queue)
     orphans: list[str] = []
     with unit_of_work(context.session_factory) as session:
         for job in repository.idle_active_jobs(session, known_cutoff):
             held = _queue_holds(queue, job.id)
             if held or (held is None and job.updated_at >= unknown_cutoff):
                 continue
-            job.updated_at = utcnow()  # resubmitted once per stale period, not every round
+            if leases is None:
+                job.updated_at = utcnow()  # resubmitted once per stale period, not every round
             orphans.append(job.id)
+    if leases is not None:  # of the server's processes sweeping at once, one takes each
+        orphans = leases.claim(orphans)
     for job_id in orphans:
         logger.warning("restore job %s: no worker holds it; queued again", job_id)
         try:
@@ -152,7 +170,7 @@ def resume_job(job_id: str, *, context: RestoreContext, queue: RestoreQueue) -> 
                 f"restore job {job_id!r} is {job.state}; only a failed job can be resumed"
             )
         repository.retry_failed_items(session, job_id)
-        job.state, job.error, job.attempts = "queued", None, 0
+        job.state, job.error, job.attempts, job.owner = "queued", None, 0, None
         job.started_at = job.finished_at = None
         job.updated_at = utcnow()
     submit_job(job_id, queue=queue, session_factory=context.session_factory)
@@ -201,9 +219,3 @@ def job_view(job_id: str, *, session: Session) -> RestoreJobRead:
         ),
         links=JobLinks(self=f"/v1/restore-jobs/{job.id}"),
     )
-
-
-def unfinished_job_ids(session_factory: SessionFactory) -> list[str]:
-    """Jobs left queued or running, oldest first (what a restarted in-process pool resumes)."""
-    with session_factory() as session:
-        return repository.unfinished_job_ids(session)

@@ -26,6 +26,8 @@ class RestoreJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)  # why the whole job failed
+    # The server process holding it (app/leases.py); None: no one, any process may take it.
+    owner: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class RestoreJobItem(Base):

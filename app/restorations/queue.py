@@ -10,10 +10,13 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from app.errors import QueueUnavailable
 from app.observability.logs import current_request_id, request_context
+
+if TYPE_CHECKING:
+    from app.leases import Leases
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,10 @@ class InProcessQueue:
 
     Full means 503 with Retry-After rather than an ever-growing backlog: a client told to come
     back later is better than one whose request silently waits behind thousands of frames.
+
+    With `leases` (the server), every job it takes is claimed in the database first, so that
+    the server's other processes leave it alone (app/leases.py): `resume` claims the jobs no
+    live process holds, `beat` keeps this pool's jobs claimed, `stop` frees those not begun.
     """
 
     def __init__(
@@ -66,10 +73,12 @@ class InProcessQueue:
         retry_after_s: int = 5,
         on_error: Callable[[str, BaseException], None] | None = None,
         unfinished: Callable[[], list[str]] | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self._run = run
         self._on_error = on_error
-        self._unfinished = unfinished
+        self._unfinished = leases.claim if leases is not None else unfinished
+        self.leases = leases
         self._jobs: queue.Queue[str | None] = queue.Queue(maxsize=max_pending)
         self._owned: set[str] = set()  # waiting or running here
         self._request_ids: dict[str, str | None] = {}  # the request that submitted each job
@@ -86,28 +95,39 @@ class InProcessQueue:
             thread.start()
 
     def resume(self) -> int:
-        """Queue the jobs `unfinished()` names (those a stopped server left queued or running),
-        as many as fit; the rest wait for the next start."""
+        """Queue the jobs `unfinished()` names (those a stopped server left queued or running;
+        with `leases`, those no live process holds, claimed), as many as fit; the rest are
+        freed for the housekeeping sweep or the next start."""
         job_ids = self._unfinished() if self._unfinished is not None else []
         for count, job_id in enumerate(job_ids):
             try:
                 self.submit(job_id)
             except QueueUnavailable:
-                logger.warning(
-                    "restore queue full; %d unfinished jobs wait for the next start",
-                    len(job_ids) - count,
-                )
+                left = job_ids[count:]
+                logger.warning("restore queue full; %d unfinished jobs wait", len(left))
+                if self.leases is not None:
+                    self.leases.release(left)
                 return count
         return len(job_ids)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Let running jobs finish; jobs still waiting stay queued in the database and are
-        resumed at the next start."""
+        """Let running jobs finish; jobs still waiting stay queued in the database, freed for
+        whichever process takes them first (the next start resumes them)."""
+        waiting: list[str] = []
         while True:
             try:
-                self._jobs.get_nowait()
+                job_id = self._jobs.get_nowait()
             except queue.Empty:
                 break
+            if job_id is not None:
+                waiting.append(job_id)
+        with self._owned_lock:
+            self._owned.difference_update(waiting)
+        if self.leases is not None and waiting:
+            try:
+                self.leases.release(waiting)
+            except Exception:  # they go stale instead, and are taken over then
+                logger.exception("could not free %d waiting restore jobs", len(waiting))
         for _ in self._threads:
             self._jobs.put(None, timeout=timeout)
         for thread in self._threads:
@@ -116,6 +136,13 @@ class InProcessQueue:
     def owns(self, job_id: str) -> bool | None:
         with self._owned_lock:
             return job_id in self._owned
+
+    def beat(self) -> None:
+        """Renew the claim on the jobs waiting or running here (with `leases`)."""
+        with self._owned_lock:
+            held = list(self._owned)
+        if self.leases is not None and held:
+            self.leases.heartbeat(held)
 
     def watch(self, job_id: str, notify: Callable[[], None]) -> Callable[[], None] | None:
         with self._owned_lock:

@@ -85,11 +85,6 @@ def idle_active_jobs(session: Session, idle_since: datetime) -> list[RestoreJob]
     return list(session.scalars(query.order_by(RestoreJob.updated_at)))
 
 
-def unfinished_job_ids(session: Session) -> list[str]:
-    query = sa.select(RestoreJob.id).where(RestoreJob.state.in_(ACTIVE))
-    return list(session.scalars(query.order_by(RestoreJob.created_at)))
-
-
 def set_items(
     session: Session, job_id: str, frame_ids: list[str], state: str, error: str | None = None
 ) -> None:

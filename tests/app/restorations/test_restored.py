@@ -17,6 +17,7 @@ from app.restorations import endpoints, on_demand
 from app.restorations.context import RestoreContext
 from app.restorations.provenance import EXIF_IMAGE_DESCRIPTION, EXIF_SOFTWARE
 from app.restorations.task import run_restore_job
+from app.runtime import housekeeping
 from models import decode_image
 from tests.app.conftest import Archive, GatedRestorer, wait_for, wait_for_job
 from tests.app.images import decode, image_bytes
@@ -202,6 +203,44 @@ def test_concurrent_requests_for_one_frame_share_one_job(
     second = gated_archive.get(f"/v1/frames/{frame_id}/restored", params={"wait": 0}).json()
     assert first["id"] == second["id"]
     assert gated_archive.count("restore_jobs") == 1
+
+
+def test_two_server_processes_on_one_archive_run_each_job_once(
+    archive_factory, settings, gated: GatedRestorer
+) -> None:
+    """`serve --workers 2`: two runtimes on one archive, each with its own pool. A job one
+    holds is neither resumed nor swept nor duplicated by the other, whose requests wait on it."""
+    first = archive_factory(settings, restorer=gated)  # holds the job, its restore gated
+    frame_id = first.frame_id()
+    job = first.get(f"/v1/frames/{frame_id}/restored", params={"wait": 0}).json()
+    assert gated.entered.wait(10)
+
+    second = archive_factory(settings)  # started after: the job is not its to resume
+    assert second.runtime.queue.resume() == 0
+    housekeeping(second.runtime)  # nor to sweep
+    threading.Timer(0.5, gated.gate.set).start()
+    served = second.get(f"/v1/frames/{frame_id}/restored", params={"wait": 20})
+
+    assert served.status_code == 200  # made by the first's job, polled for by the second
+    assert second.count("restore_jobs") == 1
+    assert wait_for_job(second, job["id"])["state"] == "done"
+
+
+def test_a_stopping_server_process_frees_its_waiting_jobs_for_the_others(
+    archive_factory, settings_with, gated: GatedRestorer
+) -> None:
+    settings = settings_with(restore_workers=1)
+    first = archive_factory(settings, restorer=gated)
+    ids = [first.frame_id(image_bytes(width=32, height=32, seed=s)) for s in range(2)]
+    jobs = [first.get(f"/v1/frames/{i}/restored", params={"wait": 0}).json()["id"] for i in ids]
+    assert gated.entered.wait(10)  # the first job runs, the second waits behind it
+    second = archive_factory(settings)
+    assert second.runtime.queue.resume() == 0  # both held by the first
+
+    first.runtime.queue.stop(timeout=0.1)  # a worker stops: the waiting job is freed
+
+    assert second.runtime.queue.resume() == 1
+    assert wait_for_job(second, jobs[1])["state"] == "done"
 
 
 def test_full_restore_queue_is_503_with_retry_after(
