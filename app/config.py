@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # Uploads decoded at once; each holds up to ~max_pixels x 3 bytes plus working copies, so
     # this bounds ingest memory (README, Configuration).
     max_concurrent_decodes: int = Field(2, ge=1, le=64)
+    # Server processes (`serve --workers`): each has its own GIL, model, restore pool and
+    # decode slots, all on one archive; one suits 2 cores (benchmarks/RESULTS.md).
+    web_workers: int = Field(1, ge=1, le=64)
     # WebP lossless encoder effort, `cwebp -z` 0-9: bytes against ingest time, never the pixels
     # (models/degradation.py LOSSLESS_LEVELS; measured in benchmarks/RESULTS.md).
     lossless_level: int = Field(1, ge=0, le=9)  # models.degradation.DEFAULT_LOSSLESS_LEVEL

@@ -32,9 +32,13 @@ CHUNK = 500  # ids per statement
 JobTable = type[RestoreJob] | type[EvidenceExport]
 
 
+def _process_prefix(pid: int) -> str:
+    return f"{socket.gethostname()[:32]}:{pid}:"
+
+
 def process_owner() -> str:
     """A name for this process as a holder: host and pid, and a random part (pids are reused)."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return f"{_process_prefix(os.getpid())}{uuid.uuid4().hex[:12]}"
 
 
 def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -110,15 +114,20 @@ class Leases:
         return owner is not None and owner != self.owner and fresh
 
 
-def free_all(session_factory: SessionFactory) -> int:
-    """Let go of every unfinished job (`serve`, before its processes start: none holds one yet).
-    Returns how many were held."""
+def free_all(session_factory: SessionFactory, *, pid: int | None = None) -> int:
+    """Let go of every unfinished job (`serve`, before its processes start: none holds one yet),
+    or of those process `pid` of this host held (it died). Returns how many were held."""
     freed = 0
     with session_factory.begin() as session:
         for table in (RestoreJob, EvidenceExport):
+            held = (
+                table.owner.is_not(None)
+                if pid is None
+                else table.owner.startswith(_process_prefix(pid), autoescape=True)
+            )
             result = session.execute(
                 sa.update(table)
-                .where(table.state.in_(UNFINISHED), table.owner.is_not(None))
+                .where(table.state.in_(UNFINISHED), held)
                 .values(owner=None)
                 .execution_options(synchronize_session=False)
             )

@@ -19,6 +19,7 @@ from app.cli.admin import ADMIN_COMMANDS
 from app.cli.client import add_client_commands
 from app.cli.common import CommandError
 from app.cli.lifecycle import LIFECYCLE_COMMANDS
+from app.cli.serve import add_serve
 
 __all__ = ["MODEL_COMMANDS", "CommandError", "build_parser", "main"]
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cctv-archive", description=__doc__.split("\n")[0])
     parser.add_argument("--version", action="version", version=f"cctv-archive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in [*ADMIN_COMMANDS, *LIFECYCLE_COMMANDS]:
+    for add in [add_serve, *ADMIN_COMMANDS, *LIFECYCLE_COMMANDS]:
         add(sub)
     add_client_commands(sub)
     for name in MODEL_COMMANDS:

@@ -10,13 +10,11 @@ others name the database they use (on stderr) and refuse one that does not exist
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import __version__
 from app.cli.common import CommandError, day, table
 
 if TYPE_CHECKING:
@@ -93,73 +91,7 @@ def session_factory(*, migrate_first: bool) -> SessionFactory:
     return make_session_factory(engine=engine)
 
 
-# -- serve, migrate ---------------------------------------------------------------------------
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket, made before anything else so a busy port fails first."""
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        raise CommandError(
-            f"cannot listen on {host}:{port} (--host, --port): {exc.strerror or exc}"
-        ) from exc
-    return sock
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app import migrate
-    from app.config import get_settings
-    from app.main import create_app
-    from app.observability.logs import configure_logging
-    from models import Profile
-
-    settings = get_settings()
-    try:
-        Profile.parse(settings.profile)
-    except ValueError as exc:
-        raise CommandError(f"CCTV_PROFILE={settings.profile!r} is not valid: {exc}") from exc
-    sock = _bind(args.host, args.port)
-    address = f"http://{args.host}:{args.port}"
-
-    class AnnouncingServer(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:  # the app started and the socket accepts requests
-                print(f"cctv-archive {__version__} listening on {address}", flush=True)
-
-    with sock:
-        # CCTV_LOG_FORMAT: text, or one JSON object per line; both carry the request id.
-        configure_logging(settings.log_format)
-        migrate.upgrade(settings.database_url)
-        print(f"database: {_redact(settings.database_url)} (migrated)")
-        print(f"blobs:    {settings.storage_url}")
-        restorer = load_model(settings)
-        print(
-            f"model:    {restorer.name} (weights {restorer.weights_sha256[:16]}) "
-            f"on {restorer.device}"
-        )
-        app = create_app(settings, restorer=restorer)
-        # uvicorn's loggers go through the root handler above; the access line is the app's own
-        # (cctv.access: with the request id, without the query string).
-        config = uvicorn.Config(app, log_level=args.log_level, log_config=None, access_log=False)
-        AnnouncingServer(config).run(sockets=[sock])
-    return 0
-
-
-def add_serve(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="migrate, load the model and run the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--log-level", default="info")
-    serve.set_defaults(handler=cmd_serve)
+# -- migrate (serve: app/cli/serve.py) ---------------------------------------------------------
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -392,7 +324,6 @@ def add_worker_check(sub: Any) -> None:
 
 # The admin commands in the order `cctv-archive --help` lists them.
 ADMIN_COMMANDS: list[Callable[[Any], None]] = [
-    add_serve,
     add_migrate,
     add_keys,
     add_verify,

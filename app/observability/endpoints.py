@@ -62,7 +62,10 @@ def get_metrics(
             bytes=sizes,
             jobs=jobs,
             job_frames=job_frames,
-            queue_pending=pending if isinstance(pending, int) else None,
+            # one process's pool: not shown when the server runs several (`--workers`)
+            queue_pending=pending
+            if isinstance(pending, int) and not metrics.multiprocess()
+            else None,
         )
 
     body = metrics.exposition(metrics.ArchiveCollector(read))

@@ -1,7 +1,9 @@
 """Prometheus metrics. Counters and histograms live in this process's REGISTRY (ingest by the
 API, restores by whichever process runs them: the API's pool or a Celery pool process); what the
 database knows (frames, bytes, jobs by state) is read at scrape time by the API's /metrics, so
-every replica reports the same archive-wide figures.
+every replica reports the same archive-wide figures. With `serve --workers N` the server's
+processes share their counters and histograms through files (prometheus_client's multiprocess
+mode), so a scrape, whichever process answers it, counts them all.
 
 No web framework here: the Celery worker imports this module too.
 """
@@ -9,6 +11,7 @@ No web framework here: the Celery worker imports this module too.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,10 +27,12 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
@@ -186,8 +191,23 @@ class ArchiveCollector(Collector):
             yield pending
 
 
+def multiprocess() -> bool:
+    """Whether this is one of several server processes (`serve --workers N`): their counters
+    and histograms are kept in files under PROMETHEUS_MULTIPROC_DIR, set by `serve` before it
+    starts them, and any one of them answers a scrape with the sum over all."""
+    return bool(os.environ.get(MULTIPROC_DIR))
+
+
 def exposition(*extra: Collector) -> bytes:
-    """This process's metrics, then the `extra` collectors', in the text format."""
+    """This process's metrics (all the server's processes' summed, with `serve --workers N`),
+    then the `extra` collectors', in the text format."""
+    if multiprocess():
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry)
+        registry.register(MODEL)  # every process serves the same model
+        for collector in extra:
+            registry.register(collector)
+        return generate_latest(registry)
     text = generate_latest(REGISTRY)
     if extra:
         registry = CollectorRegistry(auto_describe=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -22,6 +23,7 @@ import uvicorn
 from app import cli, migrate
 from app.auth.schemas import Scope
 from app.auth.service import create_key
+from app.cli import serve as serve_cli
 from app.config import Settings, get_settings
 from app.db import make_session_factory, unit_of_work
 from app.main import create_app
@@ -146,6 +148,119 @@ def test_serve_without_the_model_says_so_in_one_line(
     get_settings.cache_clear()
     assert cli.main(["serve"]) == 1
     assert "cannot load the model" in capsys.readouterr().err
+
+
+def _children(pid: int) -> set[int]:
+    """The processes `pid` started and that still run (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(child) for child in (task / "children").read_text().split()}
+    return found
+
+
+def _until(condition: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.1)
+    return result
+
+
+def _ingested(url: str, key: str) -> float:
+    text = httpx.get(f"{url}/metrics", headers={"X-API-Key": key}).text
+    line = next(line for line in text.splitlines() if line.startswith("cctv_frames_ingested_"))
+    return float(line.split()[-1])
+
+
+def _drive_workers(url: str) -> dict[str, Any]:
+    """What an operator's clients see of `serve --workers 2`, and one worker killed."""
+    seen: dict[str, Any] = {}
+    supervisor = os.getpid()
+    workers = _until(lambda: len(_children(supervisor)) == 2 and _children(supervisor))
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    _until(ready)
+    with unit_of_work(make_session_factory(get_settings())) as session:
+        key = create_key("workers", frozenset({Scope.ingest, Scope.read}), session=session)[1]
+    headers = {"X-API-Key": key}
+    ids = []
+    for i in range(8):  # a connection each: the kernel hands them to either worker
+        upload = {"file": ("f.png", image_bytes("PNG", width=64, height=48, seed=i))}
+        form = {"camera_id": "yard", "captured_at": f"2024-05-01T12:0{i}:00Z"}
+        response = httpx.post(f"{url}/v1/frames", headers=headers, files=upload, data=form)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    seen["ingested"] = {_ingested(url, key) for _ in range(6)}  # whichever worker answers
+    restored = httpx.get(
+        f"{url}/v1/frames/{ids[0]}/restored", params={"wait": 30}, headers=headers, timeout=60
+    )
+    seen["restored"] = (restored.status_code, restored.headers.get("x-ai-generated"))
+
+    for n, worker in enumerate(sorted(workers), start=1):  # both die: replacements serve
+        os.kill(worker, signal.SIGKILL)
+        _until(lambda n=n: len(_children(supervisor) - workers) == n)
+    _until(ready)
+    upload = {"file": ("f.png", image_bytes("PNG", width=64, height=48, seed=99))}
+    form = {"camera_id": "yard", "captured_at": "2024-05-01T13:00:00Z"}
+    seen["after"] = httpx.post(f"{url}/v1/frames", headers=headers, files=upload, data=form)
+    return seen
+
+
+def test_serve_with_workers_shares_one_archive_and_replaces_a_worker_that_dies(
+    model_file: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(serve_cli, "MIN_WORKER_LIFE_S", 0.0)  # any exit is a death, not a start
+    port = free_port()
+    seen: dict[str, Any] = {}
+
+    def drive() -> None:
+        try:
+            seen.update(_drive_workers(f"http://127.0.0.1:{port}"))
+        except BaseException as exc:
+            seen["error"] = exc
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # the operator stops the server
+
+    threading.Thread(target=drive, daemon=True).start()
+    assert cli.main(["serve", "--port", str(port), "--workers", "2"]) == 0
+
+    if "error" in seen:
+        raise seen["error"]
+    assert seen["ingested"] == {8.0}  # every answer counts both workers' uploads
+    assert seen["restored"] == (200, "true")
+    assert seen["after"].status_code == 201
+    out, err = capfd.readouterr()
+    assert out.count(f"listening on http://127.0.0.1:{port} (worker") >= 3  # 2, a new one
+    assert "worker 1 of 2" in out and "worker 2 of 2" in out
+    assert err.count("exited with code -9; its jobs freed, a new one starts") == 2
+    assert not _children(os.getpid())  # all stopped
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_serve_stops_when_its_workers_cannot_start(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CCTV_MODEL", str(env / "missing.safetensors"))
+    get_settings.cache_clear()
+
+    assert cli.main(["serve", "--port", str(free_port()), "--workers", "2"]) == 1
+
+    err = capfd.readouterr().err
+    assert "cannot load the model" in err  # the worker's own message
+    assert "s after its start (code 1); stopping" in err
+    assert not _children(os.getpid())
+
+
+def test_serve_refuses_a_worker_count_out_of_range(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["serve", "--workers", "0"]) == 1
+    assert "--workers 0: give 1 to 64 server processes" in capsys.readouterr().err
 
 
 def test_measure_reports_quality_on_the_audit_sample(
