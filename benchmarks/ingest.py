@@ -29,8 +29,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -159,9 +159,19 @@ def idle_since(before: tuple[int, int]) -> float:
 
 
 def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) process `pid` has used so far (Linux /proc)."""
+    """CPU seconds (user + system, all threads) process `pid` and the processes it started
+    (`serve --workers N`: the supervisor and its workers) have used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_s(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started that still run (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
 
 
 @dataclass(frozen=True)
@@ -188,16 +198,12 @@ def multipart_upload(frame: bytes, camera_id: str, captured_at: str) -> tuple[st
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def http_rate(
-    server: Server, frames: list[bytes], clients: int, tag: str, *, also: Sequence[Server] = ()
-) -> HttpRun:
-    """`clients` concurrent uploaders sending all `frames` (each 201 or fails); with `also`,
-    upload i goes to server i mod N (server processes sharing one archive).
+def http_rate(server: Server, frames: list[bytes], clients: int, tag: str) -> HttpRun:
+    """`clients` concurrent uploaders sending all `frames` to `server` (each 201 or fails).
 
     The clients share the cores with the server, so they are made cheap: each request body is
     built before the clock starts and sent over one keep-alive connection per client thread
     (http.client): 0.4-0.5 ms of CPU an upload here, against 0.9-1.1 ms with httpx."""
-    servers = [server, *also]
     requests = [
         multipart_upload(data, f"bench-{tag}", f"2024-05-01T12:00:{index % 60:02d}Z")
         for index, data in enumerate(frames)
@@ -207,14 +213,10 @@ def http_rate(
     lock = threading.Lock()
 
     def upload(index: int) -> None:
-        target = servers[index % len(servers)]
-        connections = getattr(local, "connections", None)
-        if connections is None:
-            connections = local.connections = {}
-        connection = connections.get(target.base_url)
+        connection = getattr(local, "connection", None)
         if connection is None:
-            connection = http.client.HTTPConnection(urlsplit(target.base_url).netloc, timeout=120)
-            connections[target.base_url] = connection
+            connection = http.client.HTTPConnection(urlsplit(server.base_url).netloc, timeout=120)
+            local.connection = connection
             with lock:
                 opened.append(connection)
         content_type, body = requests[index]
@@ -222,7 +224,7 @@ def http_rate(
             "POST",
             "/v1/frames",
             body=body,
-            headers={"X-API-Key": target.key, "Content-Type": content_type},
+            headers={"X-API-Key": server.key, "Content-Type": content_type},
         )
         response = connection.getresponse()
         answer = response.read()
@@ -230,7 +232,7 @@ def http_rate(
             raise RuntimeError(f"upload answered {response.status}: {answer[:200]!r}")
 
     try:
-        server_cpu = sum(process_cpu_s(s.pid) for s in servers)
+        server_cpu = process_cpu_s(server.pid)
         client_cpu = time.process_time()
         ticks = cpu_ticks()
         started = time.perf_counter()
@@ -239,7 +241,7 @@ def http_rate(
         elapsed = time.perf_counter() - started
         return HttpRun(
             len(frames) / elapsed,
-            (sum(process_cpu_s(s.pid) for s in servers) - server_cpu) / len(frames) * 1e3,
+            (process_cpu_s(server.pid) - server_cpu) / len(frames) * 1e3,
             (time.process_time() - client_cpu) / len(frames) * 1e3,
             idle_since(ticks),
         )
@@ -248,17 +250,26 @@ def http_rate(
             connection.close()
 
 
-def two_servers_rate(profile: str, frames: list[bytes], warm: list[bytes], clients: int) -> HttpRun:
-    """Two `serve` processes on one archive (SQLite, blob folder), the uploads split between
-    them: what a second server worker buys on this machine."""
-    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
-        shared = {"CCTV_PROFILE": profile, "CCTV_DATA_DIR": str(Path(tmp) / "data")}
-        with (
-            serve(Path(tmp) / "a", shared) as first,
-            serve(Path(tmp) / "b", shared, key_name="bench-b") as second,
-        ):
-            http_rate(first, warm, 2, "warm", also=[second])
-            return http_rate(first, frames, clients, "two", also=[second])
+def workers_rates(
+    profile: str, batches: list[list[bytes]], warm: list[bytes], clients: int, workers: list[int]
+) -> dict[int, list[HttpRun]]:
+    """`serve --workers N` for each N of `workers` (each server its own archive, all started
+    at once), measured in turn on each batch of uploads: rounds interleaved, so that the VM's
+    drift falls on every N alike."""
+    runs: dict[int, list[HttpRun]] = {n: [] for n in workers}
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp, ExitStack() as stack:
+        servers = {
+            n: stack.enter_context(
+                serve(Path(tmp) / f"w{n}", {"CCTV_PROFILE": profile, "CCTV_WEB_WORKERS": str(n)})
+            )
+            for n in workers
+        }
+        for n, server in servers.items():
+            http_rate(server, warm, clients, f"warm-w{n}")
+        for i, batch in enumerate(batches):
+            for n, server in servers.items():
+                runs[n].append(http_rate(server, batch, clients, f"w{n}-r{i}"))
+    return runs
 
 
 def median_floor(runs: list[FloorRun]) -> FloorRun:
@@ -305,9 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         help="rounds of every client count, each between two floor runs (medians reported)",
     )
     parser.add_argument(
-        "--two-servers",
-        action="store_true",
-        help="also measure two server processes sharing one archive, at the most clients",
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also compare `serve --workers N` for these N against 1, at the most clients",
     )
     parser.add_argument(
         "--levels",
@@ -329,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.frames} uploads of 1280x720 JPEG q90 per measurement "
         f"(mean {statistics.mean(map(len, frames_by_round)) / 1e3:.0f} kB)\n"
     )
-    stage_rows, rate_rows, two_rows = [], [], []
+    stage_rows, rate_rows, worker_rows = [], [], []
     for profile in args.profiles:
         floor_one(warm[0], profile)  # first-call costs (codec set-up) are not a frame's
         sample = [floor_one(data, profile) for data in frames_by_round[: args.frames]]
@@ -368,14 +381,11 @@ def main(argv: list[str] | None = None) -> int:
         parallel = median_floor(floors)
         rates = {clients: median_http(done) for clients, done in runs.items()}
         rate_rows.append((profile, 1e3 / total, parallel, rates, shares))
-        if args.two_servers:
-            most = max(args.clients)
-            two_rows.append(
-                (
-                    profile,
-                    rates[most],
-                    two_servers_rate(profile, rounds[: args.frames], frames_by_round[1:3], most),
-                )
+        if args.workers:
+            batches = [rounds[i * args.frames : (i + 1) * args.frames] for i in range(args.repeat)]
+            counts = sorted({1, *args.workers})
+            worker_rows.append(
+                (profile, workers_rates(profile, batches, warm, max(args.clients), counts))
             )
 
     draft = draft_decode_ms(frames_by_round[: args.frames])
@@ -434,20 +444,33 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {profile} | {1e3 / single:.1f} | {parallel.cpu_ms:.1f}, {parallel.idle:.0%} "
                 f"| {cells} |"
             )
-    if two_rows:
-        most = max(args.clients)
-        print(
-            f"\nServer processes ({most} clients; two `serve` processes share one SQLite archive "
-            "and blob folder, the uploads split between them):\n"
-        )
-        print("| profile | processes | frames/s | server CPU (ms/frame) |")
-        print("|---|---|---|---|")
-        for profile, one, two in two_rows:
-            print(f"| {profile} | 1 | {one.rate:.1f} | {one.server_cpu_ms:.1f} |")
-            print(f"| {profile} | 2 | {two.rate:.1f} | {two.server_cpu_ms:.1f} |")
+    if worker_rows:
+        print_workers(worker_rows, max(args.clients))
     if args.levels:
         print_levels(args.levels, args.level_data, frames_by_round[: args.frames])
     return 0
+
+
+def print_workers(rows: list[tuple[str, dict[int, list[HttpRun]]]], clients: int) -> None:
+    rounds = len(next(iter(rows[0][1].values())))
+    print(
+        f"\nServer processes ({clients} clients; `cctv-archive serve --workers N`, each server "
+        f"its own SQLite archive; {rounds} rounds, the servers taking turns: medians, and each "
+        "N's frames/s against 1 worker's in the same round, median and range):\n"
+    )
+    print("| profile | workers | frames/s | vs 1 worker | server CPU (ms/frame) | idle |")
+    print("|---|---|---|---|---|---|")
+    for profile, runs in rows:
+        base = runs[1]
+        for n, done in runs.items():
+            ratios = [run.rate / one.rate for run, one in zip(done, base, strict=True)]
+            low, high = min(ratios), max(ratios)
+            spread = f" ({low:.2f}-{high:.2f})" if len(ratios) > 1 and n != 1 else ""
+            middle = median_http(done)
+            print(
+                f"| {profile} | {n} | {middle.rate:.1f} | {statistics.median(ratios):.2f}x"
+                f"{spread} | {middle.server_cpu_ms:.1f} | {middle.idle:.0%} |"
+            )
 
 
 def print_levels(levels: list[int], folder: str | None, uploads: list[bytes]) -> None:

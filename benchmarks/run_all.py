@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             *("--profiles", *args.ingest_profiles),
             *("--frames", str(args.ingest_frames), "--processes", str(args.threads)),
-            "--two-servers",
+            *("--workers", "2"),
             *(("--level-data", str(args.data / "val")) if args.data else ()),
         ],
     )

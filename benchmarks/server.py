@@ -57,7 +57,8 @@ def serve(
         )
         try:
             deadline = time.monotonic() + 120
-            while b"listening on" not in log_path.read_bytes():
+            workers = int(environ.get("CCTV_WEB_WORKERS", "1"))  # each says it listens
+            while log_path.read_bytes().count(b"listening on") < workers:
                 if server.poll() is not None or time.monotonic() > deadline:
                     tail = log_path.read_text(errors="replace")[-400:]
                     raise RuntimeError(f"server did not start: {tail}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from types import ModuleType
 
 import pytest
@@ -77,11 +81,36 @@ def test_draft_decode_times_real_jpegs(ingest: ModuleType) -> None:
     assert ingest.draft_decode_ms(ingest.make_frames(2)) > 0
 
 
-def test_two_server_processes_share_one_archive_and_split_the_uploads(ingest: ModuleType) -> None:
+def test_servers_with_one_and_two_workers_take_turns_on_each_batch(
+    ingest: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     frames = ingest.make_frames(6)
-    run = ingest.two_servers_rate("400:2:webp-lossless", frames[2:], frames[:2], clients=2)
-    assert run.rate > 0
-    assert run.server_cpu_ms > 0  # both processes' CPU, per frame
+    batches = [frames[2:4], frames[4:]]
+    runs = ingest.workers_rates("400:2:webp-lossless", batches, frames[:1], 2, [1, 2])
+    assert [len(done) for done in runs.values()] == [2, 2]
+    assert all(run.rate > 0 and run.server_cpu_ms > 0 for done in runs.values() for run in done)
+
+    ingest.print_workers([("400:2:webp-lossless", runs)], 2)
+    table = capsys.readouterr().out
+    assert "| 400:2:webp-lossless | 1 |" in table and "1.00x |" in table
+    assert "| 400:2:webp-lossless | 2 |" in table
+
+
+def test_a_servers_cpu_counts_the_worker_processes_it_started(ingest: ModuleType) -> None:
+    child = subprocess.Popen(  # a worker: busy a while, then idle until told to end
+        [sys.executable, "-c", "sum(i * i for i in range(5_000_000)); input()"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        assert child.pid in ingest.children(os.getpid())
+        deadline = time.monotonic() + 30
+        while (worker := ingest.process_cpu_s(child.pid)) < 0.2:
+            assert time.monotonic() < deadline, "the child never got busy"
+            time.sleep(0.05)
+        total = ingest.process_cpu_s(os.getpid())
+        assert total >= time.process_time() + worker - 0.05  # its own and the worker's
+    finally:
+        child.communicate(b"\n", timeout=30)
 
 
 def test_shares_over_rounds_read_as_their_median_and_range(ingest: ModuleType) -> None:
