@@ -382,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         rates = {clients: median_http(done) for clients, done in runs.items()}
         rate_rows.append((profile, 1e3 / total, parallel, rates, shares))
         if args.workers:
-            batches = [rounds[i * args.frames : (i + 1) * args.frames] for i in range(args.repeat)]
+            # The same uploads each round: a camera id of its own per round makes them new.
+            batches = [rounds[: args.frames]] * args.repeat
             counts = sorted({1, *args.workers})
             worker_rows.append(
                 (profile, workers_rates(profile, batches, warm, max(args.clients), counts))

@@ -233,7 +233,8 @@ class Periodic:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.ident is not None:  # started
+            self._thread.join(5)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval_s):
