@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from models import Restorer
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
+    """`url` with its password hidden, for printing."""
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
@@ -60,7 +61,7 @@ def _require_archive(url: str) -> None:
             engine.dispose()
     if not exists:
         raise CommandError(
-            f"no archive at {_redact(url)}: run `cctv-archive migrate` (or `serve`) to create "
+            f"no archive at {redact(url)}: run `cctv-archive migrate` (or `serve`) to create "
             "one, or set CCTV_DATA_DIR / CCTV_DATABASE_URL to the existing archive"
         )
 
@@ -74,7 +75,7 @@ def session_factory(*, migrate_first: bool) -> SessionFactory:
     from app.db import make_engine, make_session_factory
 
     settings = get_settings()
-    print(f"database: {_redact(settings.database_url)}", file=sys.stderr)
+    print(f"database: {redact(settings.database_url)}", file=sys.stderr)
     _require_archive(settings.database_url)
     if migrate_first:
         migrate.upgrade(settings.database_url)
@@ -85,7 +86,7 @@ def session_factory(*, migrate_first: bool) -> SessionFactory:
     if current != migrate.head_revision():
         engine.dispose()
         raise CommandError(
-            f"{_redact(settings.database_url)} is not at the latest migration "
+            f"{redact(settings.database_url)} is not at the latest migration "
             f"({current or 'empty'}); run `cctv-archive migrate` first"
         )
     return make_session_factory(engine=engine)
@@ -100,7 +101,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     migrate.upgrade(settings.database_url)
-    print(f"{_redact(settings.database_url)}: at migration {migrate.head_revision()}")
+    print(f"{redact(settings.database_url)}: at migration {migrate.head_revision()}")
     return 0
 
 

@@ -24,7 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from app import __version__
-from app.cli.admin import _redact, load_model
+from app.cli.admin import load_model, redact
 from app.cli.common import CommandError
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # CCTV_LOG_FORMAT: text, or one JSON object per line; both carry the request id.
         configure_logging(settings.log_format)
         migrate.upgrade(settings.database_url)
-        print(f"database: {_redact(settings.database_url)} (migrated)")
+        print(f"database: {redact(settings.database_url)} (migrated)")
         print(f"blobs:    {settings.storage_url}")
         _prepare(settings)
         if workers > 1:
