@@ -16,13 +16,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import StarletteDeprecationWarning
 
 from app import migrate
 from app.auth.schemas import Scope
 from app.auth.service import create_key
 from app.config import Settings
-from app.db import unit_of_work
+from app.db import make_engine, make_session_factory, unit_of_work
 from app.main import create_app
 from app.runtime import Runtime
 from models import EDSRConfig, Restorer
@@ -45,6 +46,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with services.postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def migrated(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on `database_url` (SQLite, then PostgreSQL), migrated to the latest revision."""
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    yield make_session_factory(engine=engine)
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ Each test runs twice: on a fresh SQLite file and on a fresh PostgreSQL database 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,20 +14,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import migrate
-from app.db import make_engine, make_session_factory
+from app.db import make_engine
 from app.frames import repository as frames_repository
 from app.frames.models import Frame
 from app.restorations import repository as restorations_repository
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
 from app.tables import metadata
-
-
-@pytest.fixture
-def migrated(database_url: str) -> Iterator[sessionmaker[Session]]:
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    yield make_session_factory(engine=engine)
-    engine.dispose()
 
 
 def _frame(frame_id: str, *, camera: str = "cam-1", sha: str = "a" * 64) -> Frame:
