@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.frames.models import Frame
@@ -140,5 +141,12 @@ def unmeasured_frames(
 
 
 def save_quality(session: Session, row: FrameQuality) -> None:
-    """Record (or replace) one frame's measurement with one model."""
-    session.merge(row)
+    """Record (or replace) one frame's measurement with one model, in one statement: of two
+    server processes measuring the same frame at once, the later one replaces the earlier."""
+    table = FrameQuality.__table__
+    values = {column.name: getattr(row, column.name) for column in table.columns}
+    keys = [column.name for column in table.primary_key]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(table).values(values)
+    replace = {name: insert.excluded[name] for name in values if name not in keys}
+    session.execute(insert.on_conflict_do_update(index_elements=keys, set_=replace))

@@ -5,6 +5,8 @@ Each test runs twice: on a fresh SQLite file and on a fresh PostgreSQL database 
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +21,8 @@ from app.frames import repository as frames_repository
 from app.frames.models import Frame
 from app.restorations import repository as restorations_repository
 from app.restorations.models import CachedRestoration, RestoreJob, RestoreJobItem
+from app.stats import repository as stats_repository
+from app.stats.models import FrameQuality
 from app.tables import metadata
 
 
@@ -202,3 +206,45 @@ def test_frame_pages_follow_capture_time_then_id(migrated: sessionmaker[Session]
             limit=10,
         )
         assert in_range == ["f2", "f3"]
+
+
+def _quality(frame_id: str, psnr: float) -> FrameQuality:
+    return FrameQuality(
+        frame_id=frame_id,
+        weights_sha256="c" * 64,
+        model_name="tiny",
+        psnr_y_edsr=psnr,
+        psnr_y_bicubic=28.0,
+        measured_at=datetime.now(UTC),
+    )
+
+
+def test_two_processes_measuring_one_frame_at_once_both_succeed(
+    migrated: sessionmaker[Session],
+) -> None:
+    """`serve --workers 2`: both processes' housekeeping measures the same audit frame; the
+    second write waits on the first and replaces it instead of failing on the primary key."""
+    with migrated.begin() as session:
+        session.add(_frame("f1"))
+    first = migrated()
+    stats_repository.save_quality(first, _quality("f1", 30.0))  # holds the row, not committed
+    failures: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with migrated.begin() as session:
+                stats_repository.save_quality(session, _quality("f1", 31.0))
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.3)  # the second is waiting on the first's write
+    first.commit()
+    first.close()
+    thread.join(30)
+
+    assert not failures
+    with migrated() as session:
+        rows = session.scalars(sa.select(FrameQuality)).all()
+        assert [(row.frame_id, row.psnr_y_edsr) for row in rows] == [("f1", 31.0)]
