@@ -12,6 +12,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -188,13 +189,16 @@ def _drive_workers(url: str) -> dict[str, Any]:
     with unit_of_work(make_session_factory(get_settings())) as session:
         key = create_key("workers", frozenset({Scope.ingest, Scope.read}), session=session)[1]
     headers = {"X-API-Key": key}
-    ids = []
-    for i in range(8):  # a connection each: the kernel hands them to either worker
-        upload = {"file": ("f.png", image_bytes("PNG", width=64, height=48, seed=i))}
+
+    def upload(i: int) -> str:  # a connection each: the kernel hands them to either worker
+        files = {"file": ("f.png", image_bytes("PNG", width=64, height=48, seed=i))}
         form = {"camera_id": "yard", "captured_at": f"2024-05-01T12:0{i}:00Z"}
-        response = httpx.post(f"{url}/v1/frames", headers=headers, files=upload, data=form)
+        response = httpx.post(f"{url}/v1/frames", headers=headers, files=files, data=form)
         assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
+        return str(response.json()["id"])
+
+    with ThreadPoolExecutor(4) as pool:  # both workers append to the audit chain at once
+        ids = list(pool.map(upload, range(8)))
     seen["ingested"] = {_ingested(url, key) for _ in range(6)}  # whichever worker answers
     restored = httpx.get(
         f"{url}/v1/frames/{ids[0]}/restored", params={"wait": 30}, headers=headers, timeout=60
@@ -240,6 +244,8 @@ def test_serve_with_workers_shares_one_archive_and_replaces_a_worker_that_dies(
     assert err.count("exited with code -9; its jobs freed, a new one starts") == 2
     assert not _children(os.getpid())  # all stopped
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert cli.main(["audit", "verify"]) == 0  # one chain, whichever process appended
+    assert "chain intact" in capfd.readouterr().out
 
 
 def test_serve_stops_when_its_workers_cannot_start(
