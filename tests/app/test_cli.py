@@ -216,8 +216,13 @@ def _drive_workers(url: str) -> dict[str, Any]:
 
 
 def test_serve_with_workers_shares_one_archive_and_replaces_a_worker_that_dies(
-    model_file: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    model_file: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
+    monkeypatch.setenv("CCTV_DATABASE_URL", database_url)  # SQLite, then PostgreSQL
+    get_settings.cache_clear()
     monkeypatch.setattr(serve_cli, "MIN_WORKER_LIFE_S", 0.0)  # any exit is a death, not a start
     port = free_port()
     seen: dict[str, Any] = {}
