@@ -2,7 +2,7 @@
 work done in-process, per profile; and where the time of one frame goes (encode time per codec).
 
     python benchmarks/ingest.py [--profiles 400:2:webp-lossless 400:2:avif-q50 ...]
-        [--frames 48] [--clients 1 4 16] [--repeat 5]
+        [--frames 48] [--clients 1 4 16] [--repeat 5] [--workers 2]
 
 Uploads are 1280x720 JPEGs (q90, a textured scene, each one different so none is deduplicated).
 The floor is the server's own code for one frame — decode the upload (`decode_upload`: every
@@ -12,7 +12,8 @@ this process; "floor, 2 processes" runs it in two processes at once (what 2 core
 Over HTTP a fresh `cctv-archive serve` per profile (its own SQLite archive, the in-process restore
 queue idle) takes the same frames from N concurrent clients in this process; each client count
 is measured in turn, `--repeat` times, with the floor in 2 processes measured before and after
-each, and the medians reported.
+each, and the medians reported. `--workers N` also runs `serve --workers N` beside a one-process
+server at the most clients, the two taking turns round by round (their ratio per round).
 A profile with no shipped model is skipped (the server refuses to start on it) and said so.
 """
 
