@@ -42,7 +42,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server import Server, serve  # benchmarks/server.py, beside this script
+from server import Server, children, serve  # benchmarks/server.py, beside this script
 
 from app.frames.images import decode_upload
 from models.data import find_images
@@ -178,14 +178,6 @@ def process_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return own + sum(process_cpu_s(child) for child in children(pid))
-
-
-def children(pid: int) -> list[int]:
-    """The processes `pid` started that still run (Linux /proc)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(child) for child in (task / "children").read_text().split()]
-    return found
 
 
 @dataclass(frozen=True)

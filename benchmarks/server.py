@@ -22,6 +22,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started that still run (Linux /proc): a `serve --workers N`'s workers."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 @dataclass(frozen=True)
 class Server:
     base_url: str
