@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -86,25 +87,21 @@ class Leases:
 
     def heartbeat(self, ids: Iterable[str]) -> None:
         """Say that this process still holds `ids` (those of them it holds and are unfinished)."""
-        t = self.table
-        with self.session_factory.begin() as session:
-            for chunk in _chunks(ids):
-                session.execute(
-                    sa.update(t)
-                    .where(t.id.in_(chunk), t.owner == self.owner, t.state.in_(UNFINISHED))
-                    .values(updated_at=utcnow())
-                    .execution_options(synchronize_session=False)
-                )
+        self._update_held(ids, self.table.state.in_(UNFINISHED), updated_at=utcnow())
 
     def release(self, ids: Iterable[str]) -> None:
         """Let go of `ids` (those this process holds): any process may take them at once."""
+        self._update_held(ids, sa.true(), owner=None)
+
+    def _update_held(self, ids: Iterable[str], condition: Any, **values: Any) -> None:
+        """Set `values` on those of `ids` this process holds and that meet `condition`."""
         t = self.table
         with self.session_factory.begin() as session:
             for chunk in _chunks(ids):
                 session.execute(
                     sa.update(t)
-                    .where(t.id.in_(chunk), t.owner == self.owner)
-                    .values(owner=None)
+                    .where(t.id.in_(chunk), t.owner == self.owner, condition)
+                    .values(**values)
                     .execution_options(synchronize_session=False)
                 )
 

@@ -147,10 +147,10 @@ def build_runtime(
         exports=ExportRunner(
             context,
             Signer.load_or_create(settings.signing_key_path),
+            Leases(EvidenceExport, context.session_factory, owner, stale_s=STALE_EXPORT_S),
             ContentCredentials.load_or_create(
                 settings.signing_key_path.parent / "c2pa-credentials.pem"
             ),
-            Leases(EvidenceExport, context.session_factory, owner, stale_s=STALE_EXPORT_S),
         ),
         owns_queue=queue is None,
     )
@@ -166,7 +166,7 @@ def housekeeping(runtime: Runtime) -> None:
     removed = sweep_expired_cache(session_factory=runtime.session_factory, store=runtime.store)
     if removed:
         logger.info("restore cache: %d expired entries removed", removed)
-    runtime.exports.resume(idle_s=STALE_EXPORT_S)
+    runtime.exports.resume()
     # Every replica sweeps, scaled out too (passes serialise on a database lock and find nothing
     # left to do after the first), so deletions the law requires never wait on a beat process;
     # the workers' periodic task (worker/tasks.py) makes the same pass.

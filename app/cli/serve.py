@@ -119,7 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"blobs:    {settings.storage_url}")
         _prepare(settings)
         if workers > 1:
-            return Supervisor(sock, args, workers).run()
+            return Supervisor(sock, args, workers, settings.database_url).run()
         from app.main import create_app
 
         restorer = load_model(settings)
@@ -171,10 +171,13 @@ class Supervisor:
     """Starts the worker processes on one listening socket, replaces one that dies, and stops
     them all on SIGTERM or SIGINT."""
 
-    def __init__(self, sock: socket.socket, args: argparse.Namespace, workers: int) -> None:
+    def __init__(
+        self, sock: socket.socket, args: argparse.Namespace, workers: int, database_url: str
+    ) -> None:
         self.sock = sock
         self.args = args
         self.workers = workers
+        self.database_url = database_url  # to free a dead worker's jobs
         self.stopping = threading.Event()
         self.processes: list[tuple[subprocess.Popen[bytes], float]] = []
 
@@ -236,11 +239,10 @@ class Supervisor:
     def _free_jobs_of(self, pid: int) -> None:
         """Let the other workers take a dead worker's restore jobs and exports now, rather than
         once its claims go stale."""
-        from app.config import get_settings
         from app.db import make_engine, make_session_factory
         from app.leases import free_all
 
-        engine = make_engine(get_settings().database_url)
+        engine = make_engine(self.database_url)
         try:
             free_all(make_session_factory(engine=engine), pid=pid)
         except Exception as exc:  # they go stale instead, and are taken over then

@@ -16,7 +16,6 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 
 import c2pa
 
@@ -64,13 +63,13 @@ def export_key(export_id: str) -> str:
 @dataclass
 class ExportRunner:
     """Builds exports on one background thread of the server (CPU and blob reads; restorations
-    go through the server's model). With `leases`, each export is claimed in the database
-    before it is built, so one of the server's processes builds it (app/leases.py)."""
+    go through the server's model). Each export is claimed in the database before it is
+    built, so one of the server's processes builds it (app/leases.py)."""
 
     context: RestoreContext
     signer: Signer
+    leases: Leases
     credentials: ContentCredentials | None = None  # C2PA on AI restorations
-    leases: Leases | None = None
 
     def __post_init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
@@ -82,7 +81,7 @@ class ExportRunner:
             if export_id in self._owned:
                 return
             self._owned.add(export_id)
-        if not claimed and self.leases is not None and not self.leases.claim([export_id]):
+        if not claimed and not self.leases.claim([export_id]):
             with self._lock:  # another process of the server builds it
                 self._owned.discard(export_id)
             return
@@ -92,7 +91,7 @@ class ExportRunner:
         """Renew the claim on the exports waiting or being built here (with `leases`)."""
         with self._lock:
             held = list(self._owned)
-        if self.leases is not None and held:
+        if held:
             self.leases.heartbeat(held)
 
     def _run(self, export_id: str) -> None:
@@ -110,17 +109,12 @@ class ExportRunner:
             with self._lock:
                 self._owned.discard(export_id)
 
-    def resume(self, *, idle_s: float = 0.0) -> int:
-        """Queue again the unfinished exports no thread here holds: with `leases`, those no live
-        process of the server holds (claimed); without, those idle for `idle_s`."""
-        if self.leases is not None:
-            ids = self.leases.claim()
-        else:
-            with unit_of_work(self.context.session_factory) as session:
-                cutoff = utcnow() - timedelta(seconds=idle_s)
-                ids = [e.id for e in repository.unfinished_exports(session, cutoff)]
+    def resume(self) -> int:
+        """Queue again the unfinished exports no live process of the server holds (claimed:
+        never held, held here, or by a process silent for STALE_EXPORT_S)."""
+        claimed = self.leases.claim()
         with self._lock:
-            ids = [i for i in ids if i not in self._owned]
+            ids = [i for i in claimed if i not in self._owned]
         for export_id in ids:
             self.submit(export_id, claimed=True)
         return len(ids)

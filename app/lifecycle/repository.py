@@ -234,13 +234,6 @@ def expired_exports(
     return list(session.scalars(query.order_by(EvidenceExport.finished_at).limit(limit)))
 
 
-def unfinished_exports(session: Session, idle_since: datetime) -> list[EvidenceExport]:
-    query = sa.select(EvidenceExport).where(
-        EvidenceExport.state.in_(("queued", "running")), EvidenceExport.updated_at < idle_since
-    )
-    return list(session.scalars(query))
-
-
 def audit_trail(session: Session, frame_ids: list[str]) -> list[AuditLogEntry]:
     query = sa.select(AuditLogEntry).where(AuditLogEntry.frame_id.in_(frame_ids))
     return list(session.scalars(query.order_by(AuditLogEntry.id)))
