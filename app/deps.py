@@ -99,10 +99,11 @@ _api_key = APIKeyHeader(
 )
 
 
-async def current_key(
-    request: Request,
-    session_factory: SessionFactoryDep,
-    api_key: Annotated[str | None, Security(_api_key)],
+APIKey = Annotated[str | None, Security(_api_key)]
+
+
+async def caller(
+    request: Request, session_factory: SessionFactory, api_key: str | None
 ) -> Principal:
     """The caller, with the client address the audit log records: the one the key-before-body
     middleware found for this very key, else looked up in a transaction of its own (the
@@ -116,14 +117,24 @@ async def current_key(
     return replace(principal, client_address=client[:64])
 
 
+def check_scope(principal: Principal, scope: Scope) -> Principal:
+    if not principal.allows(scope):
+        raise Forbidden(f"API key {principal.name!r} lacks the {scope.value!r} scope")
+    return principal
+
+
+async def current_key(
+    request: Request, session_factory: SessionFactoryDep, api_key: APIKey
+) -> Principal:
+    return await caller(request, session_factory, api_key)
+
+
 CurrentKey = Annotated[Principal, Depends(current_key)]
 
 
 def require(scope: Scope) -> Callable[[Principal], Principal]:
     async def check(principal: CurrentKey) -> Principal:
-        if not principal.allows(scope):
-            raise Forbidden(f"API key {principal.name!r} lacks the {scope.value!r} scope")
-        return principal
+        return check_scope(principal, scope)
 
     return check
 

@@ -7,13 +7,13 @@ from functools import partial
 from typing import Annotated
 
 from anyio.to_thread import run_sync
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 
 from app.db import unit_of_work
-from app.deps import IngestKey, ReadKey, RuntimeDep, SessionDep, StoreDep
+from app.deps import ReadKey, SessionDep, StoreDep
 from app.errors import UploadTooLarge
 from app.frames import service
-from app.frames.forms import single_form_fields
+from app.frames.forms import Uploader
 from app.frames.schemas import FramePage, FrameRead, Instant, parse_tags
 from app.runtime import Runtime
 
@@ -29,7 +29,6 @@ ERRORS = {
 @router.post(
     "",
     status_code=201,
-    dependencies=[Depends(single_form_fields)],
     responses={
         200: {"model": FrameRead, "description": "the same frame was archived before"},
         413: {"description": "body over max_upload_bytes, or image over max_pixels"},
@@ -39,8 +38,7 @@ ERRORS = {
     },
 )
 async def upload_frame(
-    principal: IngestKey,
-    runtime: RuntimeDep,
+    principal: Uploader,
     request: Request,
     response: Response,
     file: Annotated[UploadFile, File(description="the frame: JPEG, PNG, WebP, BMP or AVIF")],
@@ -52,6 +50,7 @@ async def upload_frame(
     """Archive one frame: validated, downsampled by the profile, stored small. 201 with the
     frame; 200 with the existing frame when the same camera sends the same bytes (or the same
     Idempotency-Key) again."""
+    runtime: Runtime = request.app.state.runtime
     # The whole upload runs in one worker thread, and the answer is made back here: a sync
     # endpoint would cost a second thread hand-off, for FastAPI's serialisation of the answer.
     # While app.main.ingest_threads are all taken, the upload waits here, holding no thread.
