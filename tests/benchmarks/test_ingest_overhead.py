@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pathlib import Path
 from types import ModuleType
 
@@ -41,9 +43,30 @@ def test_each_row_is_measured_on_real_uploads(
         "| ingest_frame",
         "| key look-up",
         "| whole request, ASGI (no HTTP server)",
+        "| web stack alone: ASGI, the service call cached",
         "| whole request over HTTP (serve, 2 clients)",
     ]
     assert all(float(row.split(" | ")[1]) > 0 for row in rows[1:])
+
+
+def test_the_web_stack_row_archives_one_frame_and_answers_every_request(
+    overhead: ModuleType, tmp_path: Path
+) -> None:
+    from app.frames import endpoints
+    from app.frames.models import Frame
+
+    real = endpoints._ingest
+    frame = overhead.make_frames(1)[0]
+    settings = overhead.archive_settings(tmp_path)
+    with overhead.cached_image_work():
+        cpu_ms = asyncio.run(
+            overhead.request_rounds(settings, frame, uploads=3, rounds=2, web_only=True)
+        )
+
+    assert len(cpu_ms) == 2 and all(value > 0 for value in cpu_ms)  # each of the 6 answered 201
+    with overhead.unit_of_work(overhead.make_session_factory(settings)) as session:
+        assert session.query(Frame).count() == 1  # the service ran once; its answer was reused
+    assert endpoints._ingest is real  # put back
 
 
 def test_the_server_it_launches_caches_the_image_work_and_archives_every_upload(
