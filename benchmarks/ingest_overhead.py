@@ -12,8 +12,9 @@ a fresh SQLite archive in a temporary folder; the first three on one thread:
 - the whole request through the ASGI app (middleware, FastAPI's dependencies and form parsing,
   the thread hand-offs, the answer), without an HTTP server: process CPU per upload;
 - the web stack alone: the same, with the route's call into the service (`_ingest`: the body
-  read, `ingest_frame`) replaced by its first result, so no SQL and no disk: the framework's
-  and the middleware's share, steadier than the rows that wait on fsync;
+  read, `ingest_frame`) replaced by its first result, so no writes and no SQL but the
+  middleware's key look-up: the framework's and the middleware's share, steadier than the rows
+  that wait on fsync;
 - the whole request over HTTP: a real `cctv-archive serve` (uvicorn) taking the uploads from
   `--http-clients` concurrent clients, its process's CPU per upload (all threads), as
   benchmarks/ingest.py measures it with the image work done (0 clients: row left out).
