@@ -35,6 +35,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,11 +70,8 @@ def cached_image_work() -> Iterator[None]:
             done[reference] = real(data, profile, settings, reference=reference)
         return done[reference]
 
-    service._image_work = cached  # type: ignore[assignment]
-    try:
+    with mock.patch.object(service, "_image_work", cached):
         yield
-    finally:
-        service._image_work = real  # type: ignore[assignment]
 
 
 def archive_settings(folder: Path) -> Settings:
@@ -135,11 +133,8 @@ def cached_service_call() -> Iterator[None]:
             done.append(real(*args, **kwargs))
         return done[0]
 
-    endpoints._ingest = cached  # type: ignore[assignment]
-    try:
+    with mock.patch.object(endpoints, "_ingest", cached):
         yield
-    finally:
-        endpoints._ingest = real  # type: ignore[assignment]
 
 
 async def request_rounds(
