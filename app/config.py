@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     restore_queue_size: int = Field(64, ge=1)
     restore_batch_size: int = Field(8, ge=1, le=256)
     # CPU engine (issue 13): auto serves OpenVINO (the `int8` extra) when it is installed and
-    # agrees with torch: bf16 where the CPU computes it natively (AMX), else int8; otherwise torch
-    # (exact, always there). On CUDA always torch fp16.
+    # agrees with torch: where the CPU computes bf16 natively, bf16 or int8, whichever it timed
+    # faster at start-up (models.engines.pick); elsewhere int8; otherwise torch (exact, always
+    # there). On CUDA always torch fp16.
     restore_engine: Literal["auto", "torch", "openvino-bf16", "openvino-int8", "onnx-int8"] = "auto"
     # Passes per restored frame (geometric self-ensemble, models.restorer). 1: the network alone,
     # which meets every quality target since the default was distilled from its own 8-view

@@ -3,8 +3,9 @@
     python benchmarks/restore_cpu.py [--data ../shared/data/cctv] [--threads 2] [--repeat 5]
         [--quality-every 4]
 
-"Served" is what the service loads (`CCTV_RESTORE_ENGINE=auto`: OpenVINO bf16 where the CPU
-computes bf16 natively, else the int8 engine, when installed and in agreement, else torch; frames
+"Served" is what the service loads (`CCTV_RESTORE_ENGINE=auto`: where the CPU computes bf16
+natively, OpenVINO bf16 or int8, whichever it timed faster, else the int8 engine, when installed
+and in agreement, else torch; frames
 up to 512x512 LR whole, tiles of one shape batched), one pass per frame like the other columns;
 "as served" adds a self-ensemble when `--ensemble` asks for one (`CCTV_RESTORE_ENSEMBLE=2`: two
 passes per frame, averaged; the service's default is one pass, so "served" is then the time a frame

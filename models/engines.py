@@ -1,6 +1,8 @@
 """Faster CPU engines for a restorer's network: the same weights exported to ONNX and run by
 OpenVINO in bf16 where the CPU computes bf16 natively (AMX or AVX-512 BF16), or quantised to int8
-(static, per-channel, calibrated on CCTV frames) and run by OpenVINO or ONNX Runtime.
+(static, per-channel, calibrated on CCTV frames) and run by OpenVINO or ONNX Runtime. Where both
+bf16 and int8 run, `auto` times them on one frame and serves the faster (`pick`): a native bf16
+is not always the faster one (an AMD Zen 4 runs int8 1.8x as fast).
 
 Optional: the packages come with the `int8` extra (`pip install -e '.[int8]'`) and are imported
 here only, lazily, so models/ still needs only torch, numpy and Pillow. The exported (fp32) and
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
@@ -39,6 +42,11 @@ ENGINES = ("torch", "openvino-bf16", "openvino-int8", "onnx-int8")
 # Run from the fp32 export, no calibration: OpenVINO computes in bf16 (fp32 accumulation) on
 # AMX tiles; measured 64.7 ms for a 200x200 frame (int8: 156 ms) agreeing with fp32 to 53 dB.
 FP32_ENGINES = ("openvino-bf16",)
+# `auto` takes an int8 engine over bf16 only when it is at least this many times as fast: bf16
+# matches fp32 to 0.001 dB, int8 costs 0.014-0.030 dB PSNR-Y. Measured for one 200x200 frame on
+# 2 cores: bf16 65 ms against int8 156 on an Intel Xeon with AMX; 299 against 164 on an AMD
+# EPYC Zen 4 (AVX-512 BF16 and VNNI), where bf16 is native and still the slower.
+INT8_OVER_BF16 = 1.25
 OPSET = 17  # of the ONNX export
 # Part of the cache key: a changed recipe builds a new file instead of reusing an old one (v2:
 # calibrated on frames of the model's own codec).
@@ -345,6 +353,29 @@ def agreement_db(engine: Engine, network: EDSR, model: Path) -> float:
             reference = network.float().cpu()(torch.from_numpy(x)).numpy()
             scores.append(psnr(to_uint8(engine(x)), to_uint8(reference)))
     return min(scores)
+
+
+def frame_ms(runs: dict[str, Engine], frame: np.ndarray, rounds: int = 3) -> dict[str, float]:
+    """Each engine's best time (ms) for one pass over `frame`, the engines taking turns so a
+    machine slowing down mid-way slows them all."""
+    x = to_nchw(frame[None])
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run(x)
+            best[name] = min(best[name], (time.perf_counter() - started) * 1e3)
+    return best
+
+
+def pick(timings: dict[str, float]) -> str:
+    """The engine `auto` serves from the times of those that agree with torch: the fastest,
+    except that bf16 stays unless an int8 engine is INT8_OVER_BF16 times as fast."""
+    fastest = min(timings, key=timings.__getitem__)
+    bf16 = timings.get("openvino-bf16")
+    if bf16 is not None and bf16 < timings[fastest] * INT8_OVER_BF16:
+        return "openvino-bf16"
+    return fastest
 
 
 def to_uint8(y: np.ndarray) -> np.ndarray:

@@ -73,6 +73,8 @@ class Restorer:
         self.backend = engine
         self.ensemble = ensemble
         self._run = run
+        # What `auto` measured to choose between engines (ms per frame), when it had a choice.
+        self.engine_ms: dict[str, float] = {}
 
     @classmethod
     def from_pretrained(
@@ -86,10 +88,11 @@ class Restorer:
     ) -> Restorer:
         """A shipped model by name (models/weights/NAME.safetensors) or a model file by path.
 
-        `engine`: "torch" (exact), an engine of models.engines, or "auto": on a CPU the first
-        engine that is installed and agrees with torch (OpenVINO bf16 where the CPU computes bf16
-        natively, then the int8 engines), else torch. An engine that cannot
-        run falls back to torch with a logged reason."""
+        `engine`: "torch" (exact), an engine of models.engines, or "auto": on a CPU the faster
+        of OpenVINO bf16 (only where the CPU computes bf16 natively) and the first int8 engine
+        that is installed and agrees with torch, timed here on one frame (`engines.pick`: bf16
+        unless int8 is clearly faster); else torch. An engine that cannot run falls back to
+        torch with a logged reason."""
         path = resolve_model_path(name_or_path)
         network, info = load_model(path)
         restorer = cls(network, info, **kwargs)  # type: ignore[arg-type]
@@ -113,6 +116,7 @@ class Restorer:
             raise ValueError(
                 f"unknown engine {engine!r}; choose auto, {', '.join(engines.ENGINES)}"
             )
+        self.engine_ms = {}
         if engine == "torch":
             self.backend, self._run = "torch", None
             return self.backend
@@ -122,11 +126,42 @@ class Restorer:
                     "engine %s runs on the CPU only; using torch on %s", engine, self.device
                 )
             return self.backend
-        candidates = [engine]
-        if engine == "auto":  # the fastest first: bf16 only where the CPU computes it natively
-            candidates = ["openvino-bf16"] if engines.native_bf16() else []
-            candidates += ["openvino-int8", "onnx-int8"]
-        for name in candidates:
+
+        def first_agreeing(*names: str) -> dict[str, engines.Engine]:
+            return self._first_agreeing(names, calibration, cache, shipped)
+
+        if engine != "auto":
+            found = first_agreeing(engine)
+        else:  # bf16 where the CPU computes it natively, and the first int8 engine that agrees
+            found = first_agreeing("openvino-bf16") if engines.native_bf16() else {}
+            found |= first_agreeing("openvino-int8", "onnx-int8")
+        if len(found) > 1:
+            frame = engines.synthetic_frames(self.scale, count=1)[0]
+            self.engine_ms = engines.frame_ms(found, frame)
+            chosen = engines.pick(self.engine_ms)
+            log.info(
+                "restore engine auto, %dx%d frame: %s; using %s",
+                *frame.shape[1::-1],
+                ", ".join(f"{name} {ms:.0f} ms" for name, ms in self.engine_ms.items()),
+                chosen,
+            )
+            found = {chosen: found[chosen]}
+        if found:
+            ((self.backend, self._run),) = found.items()
+        else:
+            log.warning("engine %s: none runs and agrees here; using %s", engine, self.backend)
+        return self.backend
+
+    def _first_agreeing(
+        self,
+        names: tuple[str, ...],
+        calibration: Path | None,
+        cache: Path | None,
+        shipped: Path | None,
+    ) -> dict[str, engines.Engine]:
+        """{name: engine} for the first of `names` that runs here and agrees with torch; empty
+        (with a logged reason for each) when none does."""
+        for name in names:
             try:
                 if name in engines.FP32_ENGINES:
                     model = engines.fp32_model(self.network, self.weights_sha256, cache)
@@ -142,19 +177,18 @@ class Restorer:
                 run = engines.open_engine(name, model, torch.get_num_threads())
                 agreement = engines.agreement_db(run, self.network, model)
             except Exception as exc:  # an optional engine never stops the service: torch remains
-                log.warning("restore engine %s unavailable (%s); using torch", name, exc)
+                log.warning("restore engine %s unavailable (%s)", name, exc)
                 continue
             if agreement < engines.AGREEMENT_DB:
                 log.warning(
-                    "restore engine %s agrees with torch to %.1f dB only (need %.1f); using torch",
+                    "restore engine %s agrees with torch to %.1f dB only (need %.1f)",
                     name,
                     agreement,
                     engines.AGREEMENT_DB,
                 )
                 continue
-            self.backend, self._run = name, run
-            break
-        return self.backend
+            return {name: run}
+        return {}
 
     @classmethod
     def from_config(

@@ -102,7 +102,7 @@ def test_bf16_engine_agrees_with_torch_without_calibration_frames(
         assert psnr(a, b) >= engines.AGREEMENT_DB
 
 
-def test_auto_prefers_bf16_where_the_cpu_computes_it_and_exports_once(
+def test_auto_serves_bf16_where_no_int8_engine_runs_and_exports_once(
     model_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engines, "native_bf16", lambda: True)
@@ -120,6 +120,63 @@ def test_auto_prefers_bf16_where_the_cpu_computes_it_and_exports_once(
     assert again.engine == "openvino-bf16"
     frame = [scene(40, 40, seed=7)]
     assert np.array_equal(first.restore(frame)[0], again.restore(frame)[0])
+
+
+@pytest.mark.parametrize(
+    ("timings", "chosen"),
+    [
+        ({"openvino-bf16": 299.0, "openvino-int8": 164.0}, "openvino-int8"),  # a Zen 4
+        ({"openvino-bf16": 65.0, "openvino-int8": 156.0}, "openvino-bf16"),  # AMX
+        ({"openvino-bf16": 120.0, "openvino-int8": 100.0}, "openvino-bf16"),  # int8 not 1.25x
+        ({"openvino-bf16": 125.0, "onnx-int8": 100.0}, "onnx-int8"),
+        ({"openvino-int8": 90.0, "onnx-int8": 80.0}, "onnx-int8"),
+    ],
+)
+def test_pick_serves_the_fastest_keeping_bf16_unless_int8_is_clearly_faster(
+    timings: dict[str, float], chosen: str
+) -> None:
+    assert engines.pick(timings) == chosen
+
+
+def test_auto_times_bf16_and_int8_where_both_run_and_serves_the_pick(
+    model_file: Path, calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engines, "native_bf16", lambda: True)
+    restorer = Restorer.from_pretrained(
+        str(model_file), engine="auto", calibration=calibration, cache=tmp_path
+    )
+    assert set(restorer.engine_ms) == {"openvino-bf16", "openvino-int8"}
+    assert all(0 < ms < 60_000 for ms in restorer.engine_ms.values())
+    assert restorer.engine == engines.pick(restorer.engine_ms)
+
+    served = {}
+    for int8_ms in (10.0, 1000.0):  # int8 clearly faster, then slower
+        monkeypatch.setattr(
+            engines,
+            "frame_ms",
+            lambda runs, frame, t=int8_ms: {"openvino-bf16": 100.0, "openvino-int8": t},
+        )
+        again = Restorer.from_pretrained(str(model_file), engine="auto", cache=tmp_path)
+        served[int8_ms] = again.engine
+        plain = Restorer.from_pretrained(str(model_file))
+        frame = [scene(40, 40, seed=8)]
+        assert psnr(again.restore(frame)[0], plain.restore(frame)[0]) >= engines.AGREEMENT_DB
+    assert served == {10.0: "openvino-int8", 1000.0: "openvino-bf16"}
+
+
+def test_a_named_engine_is_not_timed(
+    model_file: Path, calibration: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engines, "native_bf16", lambda: True)
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("timed although the engine was named")
+
+    monkeypatch.setattr(engines, "frame_ms", refuse)
+    restorer = Restorer.from_pretrained(
+        str(model_file), engine="openvino-int8", calibration=calibration, cache=tmp_path
+    )
+    assert (restorer.engine, restorer.engine_ms) == ("openvino-int8", {})
 
 
 def test_openvino_is_asked_for_bf16_only_by_the_bf16_engine(

@@ -33,9 +33,9 @@ def test_model_and_bicubic_are_scored_on_the_same_images(image_folder: Path) -> 
 def test_the_cli_measures_the_engine_it_is_given(
     image_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`--engine auto` measures what the service serves on a CPU (OpenVINO bf16 where the CPU
-    computes bf16 natively, else the shipped int8 file) and says so; the default stays the exact
-    torch path."""
+    """`--engine auto` measures what the service serves on a CPU (OpenVINO bf16 or the shipped
+    int8 file, whichever `auto` timed faster; int8 where the CPU has no native bf16) and says so;
+    the default stays the exact torch path."""
     pytest.importorskip("openvino", reason="the int8 engines need the int8 extra")
     from models import engines
 
@@ -45,8 +45,8 @@ def test_the_cli_measures_the_engine_it_is_given(
         results[engine] = json.loads(capsys.readouterr().out)
     assert (results["torch"]["backend"], results["torch"]["ensemble"]) == ("torch", 1)
     assert results["torch"]["engine"] == "torch"  # one pass, as the service serves
-    fast = "openvino-bf16" if engines.native_bf16() else "openvino-int8"
-    assert results["auto"]["backend"] == fast
+    fast = {"openvino-bf16", "openvino-int8"} if engines.native_bf16() else {"openvino-int8"}
+    assert results["auto"]["backend"] in fast
     # The same frames and bicubic; other pixels from the network (bf16 or int8, not fp32).
     assert results["auto"]["psnr_y_bicubic"] == results["torch"]["psnr_y_bicubic"]
     assert results["auto"]["psnr_y"] != results["torch"]["psnr_y"]
