@@ -202,6 +202,15 @@ def quality_line(row: QualityRow, data: Path, every: int, engine: str) -> str:
     )
 
 
+def choice_line(served: Restorer) -> str:
+    """What `auto` timed at load to choose its engine (empty when it had no choice)."""
+    if not served.engine_ms:
+        return ""
+    side = 400 // served.scale  # engines.synthetic_frames: 400x400 HR, degraded
+    times = ", ".join(f"{name} {ms:.0f} ms" for name, ms in served.engine_ms.items())
+    return f"`auto` timed one {side}x{side} frame at load: {times}; it serves {served.backend}."
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--engine", default="auto", help="the served engine (CCTV_RESTORE_ENGINE)")
@@ -227,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     calibration = args.data / "train" if args.data else None
     served = load(args.model, args.engine, calibration=calibration)
     before = load(args.model, "torch", tile=256, batch_size=1)
-    print(f"model {served.name}, served engine {served.engine}, {args.threads} threads\n")
+    print(f"model {served.name}, served engine {served.engine}, {args.threads} threads")
+    print(choice_line(served) + "\n")
     rows = speed(served, before, SIZES, args.batches, args.repeat, args.ensemble)
     print(speed_table(rows, served.engine))
     if args.data:

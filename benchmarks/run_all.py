@@ -56,17 +56,28 @@ def synthetic_data(folder: Path, count: int = 24) -> Path:
     return folder
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor() or platform.machine(),
-    )
+# The instruction sets that decide which restore engine is fastest (models.engines), as
+# /proc/cpuinfo names them.
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def machine(cpuinfo: str | None = None) -> str:
+    """The CPU's name, family and model, its SIMD that matters here, and the cores available."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text() if path.exists() else ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        cpu += f" (family {fields['cpu family']}, model {fields['model']})"
+    flags = fields.get("flags", "").split()
+    simd = [flag for flag in SIMD_FLAGS if flag in flags]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cpu}, {cores} cores available"
+    simd_text = "/".join(simd) or ("no AVX2" if flags else "SIMD not known")
+    return f"{cpu}, {simd_text}, {cores} cores available"
 
 
 def load_average() -> str:
@@ -166,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         scaling_text = scaling_section(served, data / "train", args, args.out)
     cpu_section = "\n\n".join(
         [
+            *filter(None, [restore_cpu.choice_line(served)]),
             restore_cpu.speed_table(speed + batched, served.engine),
             restore_cpu.quality_line(
                 quality,

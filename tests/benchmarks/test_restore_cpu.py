@@ -67,3 +67,14 @@ def test_quality_is_unchanged_when_the_served_path_is_torch(
     # The same fp32 network; the served path keeps the frames channels-last in memory, whose
     # convolutions sum in another order on some CPUs (AVX2): a pixel may round the other way.
     assert abs(row.delta_db) < 1e-3 and 5 < row.plain_db < 60
+
+
+def test_the_choice_line_says_what_auto_timed_and_serves(cpu: ModuleType) -> None:
+    restorer = tiny()
+    assert cpu.choice_line(restorer) == ""  # no choice made: nothing to say
+    restorer.engine_ms = {"openvino-bf16": 253.2, "openvino-int8": 142.3}
+    restorer.backend = "openvino-int8"
+    assert cpu.choice_line(restorer) == (
+        "`auto` timed one 200x200 frame at load: openvino-bf16 253 ms, openvino-int8 142 ms; "
+        "it serves openvino-int8."
+    )

@@ -51,3 +51,18 @@ def test_the_scaling_section_is_measured_with_its_arguments_and_links_its_plot(
     assert text.endswith(f"]({run_all.PLOT_NAME})")
     with Image.open(tmp_path / run_all.PLOT_NAME) as image:
         assert image.format == "PNG" and image.width > 0
+
+
+def test_the_machine_line_names_the_cpu_its_model_and_the_simd_that_picks_the_engine(
+    run_all: ModuleType,
+) -> None:
+    zen4 = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+        "model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni avx512_bf16\n"
+        "processor\t: 1\nmodel name\t: ignored: the first processor's fields are kept\n"
+    )
+    line = run_all.machine(zen4)
+    assert line.startswith("AMD EPYC (family 25, model 17), avx2/avx512f/avx512_vnni/avx512_bf16, ")
+    assert line.endswith(" cores available")
+    assert ", no AVX2, " in run_all.machine("model name\t: Old CPU\nflags\t\t: fpu sse2\n")
+    assert "SIMD not known" in run_all.machine("")
