@@ -43,9 +43,9 @@ ENGINES = ("torch", "openvino-bf16", "openvino-int8", "onnx-int8")
 # AMX tiles; measured 64.7 ms for a 200x200 frame (int8: 156 ms) agreeing with fp32 to 53 dB.
 FP32_ENGINES = ("openvino-bf16",)
 # `auto` takes an int8 engine over bf16 only when it is at least this many times as fast: bf16
-# matches fp32 to 0.001 dB, int8 costs 0.014-0.030 dB PSNR-Y. Measured for one 200x200 frame on
-# 2 cores: bf16 65 ms against int8 156 on an Intel Xeon with AMX; 299 against 164 on an AMD
-# EPYC Zen 4 (AVX-512 BF16 and VNNI), where bf16 is native and still the slower.
+# matches fp32 to 0.001 dB, int8 costs 0.01-0.04 dB PSNR-Y. Measured for one 200x200 frame on
+# 2 cores: bf16 65 ms against int8 156 on an Intel Xeon with AMX; 253-299 against 142-164 on an
+# AMD EPYC Zen 4 (AVX-512 BF16 and VNNI), where bf16 is native and still the slower.
 INT8_OVER_BF16 = 1.25
 OPSET = 17  # of the ONNX export
 # Part of the cache key: a changed recipe builds a new file instead of reusing an old one (v2:
