@@ -10,9 +10,13 @@ sweep, row first and blob after, so no row points at a missing blob.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -35,6 +39,11 @@ from app.storage import BlobStore
 from models import bicubic_upscale, decode_image
 
 logger = logging.getLogger(__name__)
+
+# Restorations of one batch encoded and written at once: one thread per core this process may use.
+ENCODE_THREADS = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
 
 
 @dataclass(frozen=True)
@@ -195,20 +204,38 @@ def write_restorations(
     restorer: RestoreModel,
 ) -> dict[str, Written]:
     """Encode each restoration with its provenance and write its blob; returns them by frame
-    id. If a write fails, the blobs already written are deleted and the error raised."""
-    written: dict[str, Written] = {}
-    try:
-        for fid, pixels in outputs.items():
-            provenance = provenance_of(frames[fid], method, restorer)
-            data = encode_restored(pixels, fmt, provenance)
-            key = restored_key(fid, fmt)
-            store.put(key, data, content_type=fmt.media_type)
-            written[fid] = Written(key, data, provenance.engine)
-    except BaseException:
+    id. A batch is encoded and written on up to ENCODE_THREADS threads at once: the encoders
+    release the GIL, and on a GPU the encode, not the network, sets a job's pace. If a write
+    fails, the blobs already written are deleted and the error raised."""
+
+    def write(fid: str) -> Written:
+        provenance = provenance_of(frames[fid], method, restorer)
+        data = encode_restored(outputs[fid], fmt, provenance)
+        key = restored_key(fid, fmt)
+        store.put(key, data, content_type=fmt.media_type)
+        return Written(key, data, provenance.engine)
+
+    ids = list(outputs)
+    if len(ids) <= 1:  # the frame a request waits for: no thread hand-off
+        calls = [(fid, _outcome(write, fid)) for fid in ids]
+    else:
+        with ThreadPoolExecutor(min(len(ids), ENCODE_THREADS)) as pool:
+            calls = list(zip(ids, pool.map(partial(_outcome, write), ids), strict=True))
+    written = {fid: result for fid, result in calls if isinstance(result, Written)}
+    failed = [result for _, result in calls if not isinstance(result, Written)]
+    if failed:
         for entry in written.values():
             store.delete(entry.key)
-        raise
+        raise failed[0]
     return written
+
+
+def _outcome(write: Callable[[str], Written], fid: str) -> Written | BaseException:
+    """`write(fid)`, or what it raised: every write of a batch ends before any is undone."""
+    try:
+        return write(fid)
+    except BaseException as exc:
+        return exc
 
 
 def record_restorations(

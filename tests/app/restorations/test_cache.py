@@ -1,16 +1,26 @@
-"""The restore cache expires by TTL: expired entries are dropped on read and by the sweep."""
+"""The restore cache: a batch of restorations is written whole or not at all, and entries expire
+by TTL: expired entries are dropped on read and by the sweep."""
 
 from __future__ import annotations
 
+import io
 import threading
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
+import pytest
 import sqlalchemy as sa
 from alembic import command
+from PIL import Image
 
 from app import migrate
-from app.restorations.cache import sweep_expired_cache
+from app.errors import StorageUnavailable
+from app.restorations.cache import sweep_expired_cache, write_restorations
+from app.restorations.provenance import Method, OutputFormat
 from app.restorations.queue import Periodic
+from app.storage.local import LocalStore
 from models import Restorer
 from tests.app.conftest import Archive, wait_for
 from tests.app.images import decode, image_bytes
@@ -199,3 +209,76 @@ def test_a_restoration_cached_before_engines_were_recorded_reports_unknown(
     assert archive.count("restore_cache") == 2  # both still served from the cache
     assert edsr.headers["x-restoration-engine"] == "unknown"  # not the engine running now
     assert bicubic.headers["x-restoration-engine"] == "none"  # no network ran
+
+
+def batch(n: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """`n` restored outputs and the frames they belong to (what provenance reads of a frame)."""
+    rng = np.random.default_rng(0)
+    outputs = {f"{i:032x}": rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for i in range(n)}
+    frames = {
+        fid: SimpleNamespace(
+            id=fid,
+            original_sha256="a" * 64,
+            stored_sha256="b" * 64,
+            degradation_id="bicubic-aa-x2/webp-lossless/v1",
+        )
+        for fid in outputs
+    }
+    return outputs, frames
+
+
+@pytest.mark.parametrize("fmt", [OutputFormat.png, OutputFormat.webp])
+def test_a_batch_is_written_whole_each_blob_holding_its_own_frames_pixels(
+    tmp_path: Path, fmt: OutputFormat
+) -> None:
+    store = LocalStore(tmp_path)
+    outputs, frames = batch(5)
+    written = write_restorations(
+        outputs,
+        frames,
+        Method.bicubic,
+        fmt,
+        store=store,
+        restorer=None,  # type: ignore[arg-type]
+    )
+    assert list(written) == list(outputs)
+    assert sorted(store.keys("restored/")) == sorted(entry.key for entry in written.values())
+    for fid, entry in written.items():
+        assert f"/{fid}/" in entry.key and store.get(entry.key) == entry.data
+        pixels = np.asarray(Image.open(io.BytesIO(entry.data)).convert("RGB"))
+        assert np.array_equal(pixels, outputs[fid])
+
+
+class FailingStore(LocalStore):
+    """Refuses the `nth` blob written; the others are written."""
+
+    def __init__(self, root: Path, nth: int) -> None:
+        super().__init__(root)
+        self.nth, self.lock, self.calls = nth, threading.Lock(), 0
+
+    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> None:
+        with self.lock:
+            self.calls += 1
+            refuse = self.calls == self.nth
+        if refuse:
+            raise StorageUnavailable("the store refused a write")
+        super().put(key, data, content_type=content_type)
+
+
+@pytest.mark.parametrize("size", [1, 6])
+def test_a_failed_write_leaves_no_blob_of_its_batch_and_is_raised(
+    tmp_path: Path, size: int
+) -> None:
+    store = FailingStore(tmp_path, nth=min(size, 3))
+    outputs, frames = batch(size)
+    with pytest.raises(StorageUnavailable):
+        write_restorations(
+            outputs,
+            frames,
+            Method.bicubic,
+            OutputFormat.png,
+            store=store,
+            restorer=None,  # type: ignore[arg-type]
+        )
+    assert store.calls == size  # every write of the batch ended before any was undone
+    assert list(store.keys("restored/")) == []
