@@ -7,9 +7,14 @@ twice keeps one cache entry, and every transaction is short (the model never run
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
 
 from app.db import SessionFactory, unit_of_work, utcnow
 from app.frames import repository as frames_repository
+from app.frames.models import Frame
 from app.observability import metrics
 from app.restorations import repository
 from app.restorations.cache import (
@@ -44,8 +49,21 @@ def run_restore_job(job_id: str, context: RestoreContext) -> None:
         pending = repository.pending_frame_ids(session, job_id)
 
     size = context.settings.restore_batch_size
-    for start in range(0, len(pending), size):
-        _restore_batch(job_id, pending[start : start + size], method, fmt, context)
+    batches = [pending[start : start + size] for start in range(0, len(pending), size)]
+    # Each batch's restorations are saved (encoded, written, recorded) on a second thread while
+    # the model restores the next batch: on a GPU the encode is most of a batch's time. One save
+    # at a time, and each ends before the next begins; an error from either is raised once the
+    # save in flight has ended, so a batch already restored is recorded or cleaned up, never
+    # left half-saved.
+    with ThreadPoolExecutor(1, thread_name_prefix="restore-save") as saver:
+        saving: Future[None] | None = None
+        for ids in batches:
+            restored = _restore_batch(job_id, ids, method, fmt, context)
+            if saving is not None:
+                saving.result()
+            saving = saver.submit(_save_batch, job_id, restored, method, fmt, context)
+        if saving is not None:
+            saving.result()
 
     with unit_of_work(context.session_factory) as session:
         job = repository.get_job(session, job_id)
@@ -59,17 +77,28 @@ def run_restore_job(job_id: str, context: RestoreContext) -> None:
         _finished(job, done=counts.done, failed=counts.failed)
 
 
+@dataclass(frozen=True)
+class RestoredBatch:
+    """A batch restored and not yet saved: pixels by frame id, the frames, those already in the
+    cache (`fresh`) and why each other frame could not be restored."""
+
+    outputs: dict[str, np.ndarray]
+    frames: dict[str, Frame]
+    fresh: list[str]
+    failed: dict[str, str]
+
+
 def _restore_batch(
     job_id: str,
     frame_ids: list[str],
     method: Method,
     fmt: OutputFormat,
     context: RestoreContext,
-) -> None:
-    store, restorer = context.store, context.restorer
+) -> RestoredBatch:
+    """Restore the frames of `frame_ids` not already cached (renewing those that are)."""
     with unit_of_work(context.session_factory) as session:
         frames = frames_repository.by_ids(session, frame_ids)
-        _, weights = identity(method, restorer)
+        _, weights = identity(method, context.restorer)
         now, fresh = utcnow(), []
         for fid in frames:
             entry = repository.cache_entry(session, fid, weights, method.value, fmt.value)
@@ -79,14 +108,24 @@ def _restore_batch(
                 fresh.append(fid)
     missing = {fid: "the frame no longer exists" for fid in frame_ids if fid not in frames}
     todo = [frames[fid] for fid in frame_ids if fid in frames and fid not in fresh]
-    outputs, failed = restore_pixels(todo, method, store=store, restorer=restorer)
-    written = write_restorations(outputs, frames, method, fmt, store=store, restorer=restorer)
+    outputs, failed = restore_pixels(todo, method, store=context.store, restorer=context.restorer)
+    return RestoredBatch(outputs, frames, fresh, missing | failed)
+
+
+def _save_batch(
+    job_id: str, batch: RestoredBatch, method: Method, fmt: OutputFormat, context: RestoreContext
+) -> None:
+    """Encode and write the batch's restorations, then record them and the items' states."""
+    store, restorer = context.store, context.restorer
+    written = write_restorations(
+        batch.outputs, batch.frames, method, fmt, store=store, restorer=restorer
+    )
     with unit_of_work(context.session_factory) as session:
         record_restorations(
             session, written, method, fmt, store=store, restorer=restorer, settings=context.settings
         )
-        repository.set_items(session, job_id, [*written, *fresh], "done")
-        for fid, reason in (missing | failed).items():
+        repository.set_items(session, job_id, [*written, *batch.fresh], "done")
+        for fid, reason in batch.failed.items():
             repository.set_items(session, job_id, [fid], "failed", reason)
         job = repository.get_job(session, job_id)
         if job is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from app.config import Settings
+from app.errors import StorageUnavailable
 from app.restorations.context import RestoreContext
 from app.restorations.models import RestoreJob
 from app.restorations.task import fail_restore_job, run_restore_job
@@ -209,6 +212,106 @@ def test_a_job_interrupted_midway_finishes_only_what_is_left(
     job = archive.get(f"/v1/restore-jobs/{job_id}").json()
     assert (job["state"], job["done"]) == ("done", 2)
     assert archive.count("restore_cache") == 1  # only the frame still pending was restored
+
+
+class Recording:
+    """The tiny model, keeping the frames of each batch it is asked for; `fail_on` makes that
+    call (1-based) raise, and `started` is set when a batch after the first begins."""
+
+    def __init__(self, model: Any, fail_on: int = 0) -> None:
+        self.model, self.fail_on = model, fail_on
+        self.batches: list[int] = []
+        self.started = threading.Event()
+
+    def restore(self, frames: list[Any]) -> list[Any]:
+        self.batches.append(len(frames))
+        if len(self.batches) > 1:
+            self.started.set()
+        if len(self.batches) == self.fail_on:
+            raise RuntimeError("the model failed")
+        return self.model.restore(frames)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+
+class FirstBatchStore:
+    """The archive's store; each restored blob of the first batch is written only once the
+    model has begun the next batch (at most 5 s), or refused when `refuse` is set."""
+
+    def __init__(self, store: Any, model: Recording, first: set[str], refuse: bool) -> None:
+        self.store, self.model, self.first, self.refuse = store, model, first, refuse
+        self.overlapped: list[bool] = []
+
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
+        if key.startswith("restored/") and key.split("/")[2] in self.first:
+            if self.refuse:
+                raise StorageUnavailable("the store refused a write")
+            self.overlapped.append(self.model.started.wait(5))
+        self.store.put(key, data, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def batched_job(
+    archive_factory: Any,
+    settings: Settings,
+    tiny_restorer: Any,
+    *,
+    fail_on: int = 0,
+    refuse: bool = False,
+) -> tuple[Archive, str, RestoreContext, Recording, FirstBatchStore]:
+    """A job of 4 frames in batches of 2, its context's model and store recording."""
+    settings = settings.model_copy(update={"restore_batch_size": 2})
+    archive = archive_factory(settings, queue=NotQueued())
+    ids = frames(archive, 4)
+    job_id = post_job(archive, {"frame_ids": ids}).json()["id"]
+    model = Recording(tiny_restorer, fail_on=fail_on)
+    store = FirstBatchStore(archive.runtime.store, model, set(ids[:2]), refuse)
+    context = RestoreContext(archive.runtime.session_factory, store, model, settings)  # type: ignore[arg-type]
+    return archive, job_id, context, model, store
+
+
+def test_a_batch_is_saved_while_the_model_restores_the_next(
+    archive_factory, settings, tiny_restorer
+) -> None:
+    archive, job_id, context, model, store = batched_job(archive_factory, settings, tiny_restorer)
+    run_restore_job(job_id, context)
+    assert model.batches == [2, 2]
+    assert store.overlapped == [True, True]  # batch 1's blobs were written during batch 2
+    assert archive.count("restore_cache") == 4
+    job = archive.get(f"/v1/restore-jobs/{job_id}").json()
+    assert (job["state"], job["done"]) == ("done", 4)
+
+
+def test_a_model_error_is_raised_after_the_batch_before_it_is_saved(
+    archive_factory, settings, tiny_restorer
+) -> None:
+    archive, job_id, context, model, _ = batched_job(
+        archive_factory, settings, tiny_restorer, fail_on=2
+    )
+    with pytest.raises(RuntimeError, match="the model failed"):
+        run_restore_job(job_id, context)
+    assert model.batches == [2, 2]
+    assert archive.count("restore_cache") == 2  # the first batch, whole
+    job = archive.get(f"/v1/restore-jobs/{job_id}").json()
+    assert (job["state"], job["done"], job["failed"]) == ("running", 2, 0)  # retried later
+
+
+def test_a_failed_save_is_raised_and_leaves_no_blob_nor_entry(
+    archive_factory, settings, tiny_restorer
+) -> None:
+    archive, job_id, context, model, _ = batched_job(
+        archive_factory, settings, tiny_restorer, refuse=True
+    )
+    with pytest.raises(StorageUnavailable):
+        run_restore_job(job_id, context)
+    assert model.batches == [2, 2]  # the next batch was restored meanwhile, and not saved
+    assert archive.count("restore_cache") == 0
+    assert not [key for key in archive.blobs() if key.startswith("restored/")]
+    job = archive.get(f"/v1/restore-jobs/{job_id}").json()
+    assert (job["state"], job["done"]) == ("running", 0)
 
 
 def test_fail_restore_job_fails_pending_frames_and_leaves_finished_jobs(
