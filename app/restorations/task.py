@@ -58,7 +58,7 @@ def run_restore_job(job_id: str, context: RestoreContext) -> None:
     with ThreadPoolExecutor(1, thread_name_prefix="restore-save") as saver:
         saving: Future[None] | None = None
         for ids in batches:
-            restored = _restore_batch(job_id, ids, method, fmt, context)
+            restored = _restore_batch(ids, method, fmt, context)
             if saving is not None:
                 saving.result()
             saving = saver.submit(_save_batch, job_id, restored, method, fmt, context)
@@ -89,7 +89,6 @@ class RestoredBatch:
 
 
 def _restore_batch(
-    job_id: str,
     frame_ids: list[str],
     method: Method,
     fmt: OutputFormat,
