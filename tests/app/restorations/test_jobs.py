@@ -215,7 +215,7 @@ def test_a_job_interrupted_midway_finishes_only_what_is_left(
 
 
 class Recording:
-    """The tiny model, keeping the frames of each batch it is asked for; `fail_on` makes that
+    """The tiny model, keeping the size of each batch it is asked for; `fail_on` makes that
     call (1-based) raise, and `started` is set when a batch after the first begins."""
 
     def __init__(self, model: Any, fail_on: int = 0) -> None:
