@@ -20,10 +20,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -104,34 +104,22 @@ def batch_rows(frames: list[np.ndarray], repeat: int) -> list[tuple[int, float]]
     }
     counts = sorted({1, cache.ENCODE_THREADS})
     times: dict[int, list[float]] = {n: [] for n in counts}
-    served = cache.ENCODE_THREADS
     with tempfile.TemporaryDirectory(prefix="restored-encode-") as tmp:
         store = LocalStore(Path(tmp))
-        try:
-            for round_ in range(repeat):
-                for threads in counts if round_ % 2 == 0 else counts[::-1]:
-                    cache.ENCODE_THREADS = threads
-                    times[threads].append(
-                        timed(
-                            lambda: cache.write_restorations(
-                                outputs,
-                                labelled,  # type: ignore[arg-type]
-                                Method.bicubic,  # no model identity needed to label the frames
-                                OutputFormat.png,
-                                store=store,
-                                restorer=None,  # type: ignore[arg-type]
-                            )
-                        )
+        for round_ in range(repeat):
+            for threads in counts if round_ % 2 == 0 else counts[::-1]:
+                with mock.patch.object(cache, "ENCODE_THREADS", threads):
+                    started = time.perf_counter()
+                    cache.write_restorations(
+                        outputs,
+                        labelled,  # type: ignore[arg-type]
+                        Method.bicubic,  # no model identity needed to label the frames
+                        OutputFormat.png,
+                        store=store,
+                        restorer=None,  # type: ignore[arg-type]
                     )
-        finally:
-            cache.ENCODE_THREADS = served
+                    times[threads].append(time.perf_counter() - started)
     return [(n, statistics.median(times[n]) * 1e3) for n in counts]
-
-
-def timed(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
