@@ -6,8 +6,8 @@ work done in-process, per profile; and where the time of one frame goes (encode 
 
 Uploads are 1280x720 JPEGs (q90, a textured scene, each one different so none is deduplicated).
 The floor is the server's own code for one frame — decode the upload (`decode_upload`: every
-mode to 8-bit RGB, EXIF orientation), canonicalise, downsample and encode (`Profile.store`), hash
-the upload and the stored bytes — on one thread in
+mode to 8-bit RGB, EXIF orientation), canonicalise, downsample and encode (a `draft` profile:
+decode reduced, one resize, encode), hash the upload and the stored bytes — on one thread in
 this process; "floor, 2 processes" runs it in two processes at once (what 2 cores can do at best).
 Over HTTP a fresh `cctv-archive serve` per profile (its own SQLite archive, the in-process restore
 queue idle) takes the same frames from N concurrent clients in this process; each client count
@@ -50,7 +50,13 @@ from models.degradation import DEFAULT_LOSSLESS_LEVEL, LOSSLESS_LEVELS, Profile
 from models.registry import NoModelForProfile, model_for_profile
 
 LOSSLESS = Profile.parse("400:2:webp-lossless")
-PROFILES = ["400:2:webp-lossless", "400:2:webp-q90", "400:2:avif-q50", "native:2:webp-lossless"]
+PROFILES = [
+    "400:2:webp-lossless",
+    "400:2:webp-lossless:draft",
+    "400:2:webp-q90",
+    "400:2:avif-q50",
+    "native:2:webp-lossless",
+]
 FORMATS = ("jpeg", "png", "webp", "bmp", "avif")
 
 
@@ -71,44 +77,25 @@ def make_frames(count: int, width: int = 1280, height: int = 720) -> list[bytes]
 
 
 def floor_one(data: bytes, profile_text: str) -> dict[str, float]:
-    """The server's image work for one upload, timed by stage (seconds)."""
+    """The server's image work for one upload, timed by stage (seconds). A draft profile's
+    decode is the reduced one and its resize the one from there (`Profile.draft_lr`)."""
     profile = Profile.parse(profile_text)
     t0 = time.perf_counter()
     hashlib.sha256(data).hexdigest()
     t1 = time.perf_counter()
-    image = decode_upload(data, allowed=FORMATS, max_pixels=40_000_000).image
+    draft = profile if profile.draft else None
+    decoded = decode_upload(data, allowed=FORMATS, max_pixels=40_000_000, draft=draft)
     t2 = time.perf_counter()
-    lr = profile.downsample(profile.canonicalise(image))
+    if profile.draft:
+        lr = profile.draft_lr(decoded.image, decoded.upright_size, decoded.reduced_by)
+    else:
+        lr = profile.downsample(profile.canonicalise(decoded.image))
     t3 = time.perf_counter()
     stored = profile.encode(lr)
     t4 = time.perf_counter()
     hashlib.sha256(stored).hexdigest()
     t5 = time.perf_counter()
     return {"hash": t1 - t0 + t5 - t4, "decode": t2 - t1, "resize": t3 - t2, "encode": t4 - t3}
-
-
-def draft_ms(frames: list[bytes], profile_text: str) -> tuple[float, float]:
-    """Mean ms per frame (decode, whole path) of a degradation that v1 is not: the JPEG decoded
-    at half size with Pillow's `draft` (libjpeg DCT scaling), then resized straight to the
-    profile's stored size and encoded, both hashes taken. The headroom a degradation version
-    defined that way would have (its pixels differ from v1's, so its models would too)."""
-    profile = Profile.parse(profile_text)
-    decode = whole = 0.0
-    for data in frames:
-        t0 = time.perf_counter()
-        with Image.open(io.BytesIO(data)) as image:
-            size = image.size
-            image.draft("RGB", (image.width // 2, image.height // 2))
-            half = image.convert("RGB")
-        t1 = time.perf_counter()
-        hr = (profile.hr_size,) * 2 if profile.hr_size else size
-        lr = half.resize((hr[0] // profile.scale, hr[1] // profile.scale), Image.Resampling.BICUBIC)
-        stored = profile.encode(lr)
-        hashlib.sha256(data).hexdigest()
-        hashlib.sha256(stored).hexdigest()
-        t2 = time.perf_counter()
-        decode, whole = decode + t1 - t0, whole + t2 - t0
-    return decode / len(frames) * 1e3, whole / len(frames) * 1e3
 
 
 def level_table(lr_frames: list[Image.Image], levels: list[int]) -> list[tuple[int, float, float]]:
@@ -395,22 +382,19 @@ def main(argv: list[str] | None = None) -> int:
                 (profile, workers_rates(profile, batches, warm, max(args.clients), counts))
             )
 
-    drafts = {p: draft_ms(frames_by_round[: args.frames], p) for p, _, _ in stage_rows}
     print(
         "Where one frame's time goes, in-process, one thread (ms per frame; WebP lossless at "
         f"level {DEFAULT_LOSSLESS_LEVEL}, the default):\n"
     )
     print(
-        "| profile | decode | canonicalise + downsample | encode | hash | total "
-        "| not v1: decode at 1/2 (JPEG draft) | not v1: the whole path from it |"
+        "| profile | decode (draft: reduced) | canonicalise + downsample (draft: one resize) "
+        "| encode | hash | total |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for profile, stages, total in stage_rows:
-        decode, whole = drafts[profile]
         print(
             f"| {profile} | {stages['decode']:.1f} | {stages['resize']:.1f} "
-            f"| {stages['encode']:.1f} | {stages['hash']:.1f} | {total:.1f} | {decode:.1f} "
-            f"| {whole:.1f} |"
+            f"| {stages['encode']:.1f} | {stages['hash']:.1f} | {total:.1f} |"
         )
     clients_head = " | ".join(f"HTTP, {c} clients" for c in args.clients)
     repeats = (

@@ -146,7 +146,9 @@ def parser() -> argparse.ArgumentParser:
     # Uploads per ingest measurement: 32 took under a second each, and the HTTP share moved
     # from 83% to 59% between two runs on one VM; 128 take a few seconds.
     parser.add_argument("--ingest-frames", type=int, default=128)
-    parser.add_argument("--ingest-profiles", nargs="+", default=["400:2:webp-lossless"])
+    parser.add_argument(
+        "--ingest-profiles", nargs="+", default=["400:2:webp-lossless", "400:2:webp-lossless:draft"]
+    )
     parser.add_argument("--overhead-uploads", type=int, default=300)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     scaling_group = parser.add_argument_group("scaling (benchmarks/scaling.py)")

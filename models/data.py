@@ -39,7 +39,13 @@ def make_pair(path: Path, profile: Profile, root: Path | None = None) -> Pair:
     with Image.open(path) as image:
         hr = profile.canonicalise(image)
     name = str(path.relative_to(root)) if root else path.name
-    return Pair(name, np.asarray(hr, dtype=np.uint8), profile.degrade(hr))
+    if not profile.draft:
+        return Pair(name, np.asarray(hr, dtype=np.uint8), profile.degrade(hr))
+    with Image.open(path) as image:  # a second decode, reduced as ingest reduces it
+        full = image.size
+        reduced_by = profile.start_draft(image)
+        lr = profile.draft_lr(image.convert("RGB"), full, reduced_by)
+    return Pair(name, np.asarray(hr, dtype=np.uint8), profile.round_trip(lr))
 
 
 def load_pairs(folder: str | Path, profile: Profile, *, progress: bool = True) -> list[Pair]:

@@ -37,6 +37,7 @@ NAMED_PROFILES = {
     "evidence": "400:2:webp-lossless",
     "balanced": "400:2:webp-q90",
     "compact": "400:2:avif-q50",
+    "fast": "400:2:webp-lossless:draft",
 }
 _CODEC = re.compile(r"^(png|webp-lossless|webp-q(\d{1,3})|jpeg-q(\d{1,3})|avif-q(\d{1,3}))$")
 
@@ -51,11 +52,20 @@ class StoredFrame:
 @dataclass(frozen=True)
 class Profile:
     """HR canonical size (None: the frame's own size, cropped to a multiple of the scale), the
-    downsampling scale and the storage codec."""
+    downsampling scale and the storage codec.
+
+    `draft` profiles make the stored frame without the full-size picture: the decoder reduces
+    the upload by the largest power of two k (at most 8) that leaves it at least the LR size
+    (`reduction`): a JPEG by its scaled IDCT (Pillow's `draft`), any other image by a k x k box
+    average after decoding; then one anti-aliased bicubic resize to the LR size. About half the
+    image work of the two resizes from the full decode (docs/speed.md), other pixels: its own
+    degradation id and its own model. The HR the model restores to is the same canonical frame.
+    """
 
     hr_size: int | None = 400
     scale: int = 2
     codec: str = "webp-lossless"
+    draft: bool = False
 
     def __post_init__(self) -> None:
         if self.scale not in (2, 3, 4):
@@ -70,34 +80,39 @@ class Profile:
         quality = match.group(2) or match.group(3) or match.group(4)
         if quality is not None and not 1 <= int(quality) <= 100:
             raise ValueError(f"codec quality must be 1..100, got {quality}")
+        if self.draft and self.hr_size is None:
+            raise ValueError("draft needs a fixed HR size (e.g. 400:2:webp-lossless:draft)")
 
     @classmethod
     def parse(cls, text: str) -> Profile:
-        """'400:2:webp-lossless', 'native:2:png', 'benchmark' (native, x2, png) or one of the
-        operators' named profiles (`NAMED_PROFILES`: evidence, balanced, compact)."""
+        """'400:2:webp-lossless', 'native:2:png', '400:2:webp-lossless:draft', 'benchmark'
+        (native, x2, png) or one of the operators' named profiles (`NAMED_PROFILES`)."""
         if text == "benchmark":
             return cls(hr_size=None, scale=2, codec="png")
         if text in NAMED_PROFILES:
             return cls.parse(NAMED_PROFILES[text])
         parts = text.split(":")
-        if len(parts) != 3:
+        draft = len(parts) == 4 and parts[3] == "draft"
+        if len(parts) != 3 and not draft:
             raise ValueError(
-                f"profile {text!r} is not HR_SIZE:SCALE:CODEC, e.g. 400:2:webp-lossless, "
-                f"nor a named profile ({', '.join(NAMED_PROFILES)})"
+                f"profile {text[:80]!r} is not HR_SIZE:SCALE:CODEC[:draft], e.g. "
+                f"400:2:webp-lossless, nor a named profile ({', '.join(NAMED_PROFILES)})"
             )
-        size, scale, codec = parts
+        size, scale, codec = parts[:3]
         try:
             hr_size = None if size == "native" else int(size)
-            return cls(hr_size=hr_size, scale=int(scale), codec=codec)
+            return cls(hr_size=hr_size, scale=int(scale), codec=codec, draft=draft)
         except ValueError as exc:
             raise ValueError(f"profile {text!r}: {exc}") from exc
 
     def __str__(self) -> str:
-        return f"{self.hr_size or 'native'}:{self.scale}:{self.codec}"
+        text = f"{self.hr_size or 'native'}:{self.scale}:{self.codec}"
+        return text + ":draft" if self.draft else text
 
     @property
     def degradation_id(self) -> str:
-        return f"bicubic-aa-x{self.scale}/{self.codec}/{DEGRADATION_VERSION}"
+        down = f"{'draft-' if self.draft else ''}bicubic-aa-x{self.scale}"
+        return f"{down}/{self.codec}/{DEGRADATION_VERSION}"
 
     @property
     def lossless(self) -> bool:
@@ -110,6 +125,45 @@ class Profile:
     @property
     def media_type(self) -> str:
         return "image/" + self.codec.split("-")[0]
+
+    @property
+    def lr_size(self) -> tuple[int, int]:
+        """The stored frame's size (fixed-size profiles only)."""
+        if self.hr_size is None:
+            raise ValueError("a native profile's LR size is the frame's own")
+        return self.hr_size // self.scale, self.hr_size // self.scale
+
+    def reduction(self, size: tuple[int, int]) -> int:
+        """A draft profile's power-of-two reduction for an upload of `size` (Pillow's rule in
+        `JpegImageFile.draft`: the largest of 8, 4, 2, 1 at most min(W / w, H / h))."""
+        lr_w, lr_h = self.lr_size
+        fits = min(size[0] // lr_w, size[1] // lr_h)
+        return next((k for k in (8, 4, 2) if fits >= k), 1)
+
+    def start_draft(self, image: Image.Image) -> int:
+        """Before `image` is loaded: ask a JPEG decoder for the draft reduction. Returns the
+        factor the decoder will reduce by (1: it will not; `draft_lr` then reduces)."""
+        if not self.draft or image.format != "JPEG":
+            return 1
+        full = image.size
+        k = self.reduction(full)
+        if k == 1 or image.draft(None, self.lr_size) is None:
+            return 1
+        if image.size != ((full[0] + k - 1) // k, (full[1] + k - 1) // k):
+            raise RuntimeError(f"the JPEG decoder reduced {full} to {image.size}, not by {k}")
+        return k
+
+    def draft_lr(
+        self, image: Image.Image, full_size: tuple[int, int], reduced_by: int
+    ) -> Image.Image:
+        """A draft profile's LR frame from RGB `image`: the upload of `full_size`, decoded
+        reduced by `reduced_by` (what `start_draft` returned)."""
+        k = self.reduction(full_size)
+        if reduced_by not in (1, k):
+            raise ValueError(f"reduced by {reduced_by}, but the draft reduction is {k}")
+        if reduced_by == 1 and k > 1:
+            image = image.reduce(k)
+        return image.resize(self.lr_size, Image.Resampling.BICUBIC)
 
     def canonicalise(self, image: Image.Image) -> Image.Image:
         """RGB at the profile's HR size (the study's 400x400), or modcropped at native size."""
@@ -156,19 +210,33 @@ class Profile:
     def store(
         self, image: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL
     ) -> StoredFrame:
-        """The whole ingest path: canonicalise, downsample, encode."""
+        """The whole ingest path from a decoded image: canonicalise, downsample, encode (a draft
+        profile: reduce, resize, encode)."""
+        if self.draft:
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
+            return self.store_lr(self.draft_lr(rgb, rgb.size, 1), lossless_level=lossless_level)
         return self.store_canonical(self.canonicalise(image), lossless_level=lossless_level)
+
+    def store_lr(
+        self, lr: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL
+    ) -> StoredFrame:
+        """The stored frame of LR frame `lr`."""
+        return StoredFrame(self.encode(lr, lossless_level=lossless_level), *lr.size)
 
     def store_canonical(
         self, hr: Image.Image, *, lossless_level: int = DEFAULT_LOSSLESS_LEVEL
     ) -> StoredFrame:
         """`store` for an image already canonical (what `canonicalise` returned)."""
-        lr = self.downsample(hr)
-        return StoredFrame(self.encode(lr, lossless_level=lossless_level), *lr.size)
+        return self.store_lr(self.downsample(hr), lossless_level=lossless_level)
 
     def degrade(self, hr: Image.Image) -> np.ndarray:
         """The LR pixels the archive would store for this canonical HR image (HxWx3 uint8)."""
-        lr = self.downsample(hr)
+        if self.draft:
+            raise ValueError("a draft profile's LR is made from the upload, not the HR frame")
+        return self.round_trip(self.downsample(hr))
+
+    def round_trip(self, lr: Image.Image) -> np.ndarray:
+        """The pixels the stored bytes of LR frame `lr` decode to (HxWx3 uint8)."""
         if self.lossless:  # a lossless codec gives back these very pixels; skip the round trip
             return np.asarray(lr, dtype=np.uint8)
         return decode_image(self.encode(lr))

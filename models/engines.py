@@ -87,8 +87,9 @@ def calibration_profile(scale: int, degradation_id: str) -> Profile:
     """400 px HR frames degraded by the model's own codec (webp-q90 frames for the webp-q90
     model); WebP lossless when the id names no codec this version knows."""
     parts = degradation_id.split("/")
+    draft = parts[0].startswith("draft-")
     try:
-        return Profile(hr_size=400, scale=scale, codec=parts[1] if len(parts) == 3 else "")
+        return Profile(400, scale, parts[1] if len(parts) == 3 else "", draft=draft)
     except ValueError:
         return Profile(hr_size=400, scale=scale)
 

@@ -9,6 +9,7 @@ measured against the HR image.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     profile = Profile.parse(args.profile)
     scale = args.scale or restorer.scale
     if profile.scale != scale:
-        profile = Profile(profile.hr_size, scale, profile.codec)
+        profile = dataclasses.replace(profile, scale=scale)
     if scale != restorer.scale:
         raise SystemExit(f"--scale {scale} does not match the model's scale {restorer.scale}")
     if profile.degradation_id != restorer.degradation_id:

@@ -52,6 +52,15 @@ def _frames(folder: str, group: str, profile: Profile) -> list[Frame]:
     return frames
 
 
+def _packable(profile: Profile) -> Profile:
+    if profile.draft:
+        raise ValueError(
+            f"profile {profile} makes its LR frames from the original files, which a pack does "
+            "not hold (only the canonical HR): train it with `cctv-archive train --data`"
+        )
+    return profile
+
+
 def _round_robin(frames: list[Frame]) -> list[Frame]:
     """Frames ordered so any prefix is spread over every camera (first path part), each camera's
     frames evenly spaced: 0, 1/2, 1/4, 3/4... of its sequence."""
@@ -92,7 +101,7 @@ def pack(
     each set spread over its cameras (the full sets are for `cctv-archive evaluate` afterwards).
     The training frames of the cameras named in `whole` go in before any other (all of them,
     budget allowing): the scarce ones, such as night cameras, are not thinned like the rest."""
-    chosen = Profile.parse(profile)
+    chosen = _packable(Profile.parse(profile))
     native = Profile(hr_size=None, scale=chosen.scale, codec=chosen.codec)
     val_frames = []
     for folder in val:
@@ -142,7 +151,7 @@ def read_pack(
 ) -> tuple[list[Pair], list[Pair], dict[str, list[Pair]]]:
     """(canonical-size training pairs, native-size training pairs, validation sets) degraded
     through `profile` (which must be the one the pack was made for: the HR size is baked in)."""
-    chosen = Profile.parse(profile)
+    chosen = _packable(Profile.parse(profile))
     native = Profile(hr_size=None, scale=chosen.scale, codec=chosen.codec)
     with zipfile.ZipFile(path) as z:
         manifest = json.loads(z.read(MANIFEST))

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from app.errors import CorruptImage, ImageTooLarge, UnsupportedMediaType
+from models.degradation import Profile
 
 # Our format names -> Pillow's, so Image.open tries only the format the bytes claim to be.
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP", "avif": "AVIF"}
@@ -34,6 +35,13 @@ class DecodedUpload:
     width: int  # as encoded in the file, before any rotation
     height: int
     exif_orientation: int | None  # the EXIF orientation applied (2-8); None: already upright
+    reduced_by: int = 1  # decoded at 1/reduced_by of its size (a draft profile's JPEG)
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """The upload's full size once upright (orientations 5-8 turn it a quarter)."""
+        turned = self.exif_orientation in (5, 6, 7, 8)
+        return (self.height, self.width) if turned else (self.width, self.height)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -59,6 +67,40 @@ def open_upload(
     The pixel count is read from the header, before any pixel is decoded: a small file can
     declare a huge image (a decompression bomb).
     """
+    opened = _open_checked(data, allowed=allowed, max_pixels=max_pixels, draft=None)
+    return opened.image, opened.format
+
+
+def decode_upload(
+    data: bytes, *, allowed: Collection[str], max_pixels: int, draft: Profile | None = None
+) -> DecodedUpload:
+    """`open_upload`, then the EXIF orientation applied and every mode made 8-bit RGB.
+
+    With a `draft` profile a JPEG is decoded reduced, as that profile's degradation starts
+    (`Profile.start_draft`); every coefficient is still decoded, so damage is still found."""
+    opened = _open_checked(data, allowed=allowed, max_pixels=max_pixels, draft=draft)
+    image = opened.image
+    orientation = image.getexif().get(EXIF_ORIENTATION)
+    applied = orientation if orientation in range(2, 9) else None
+    if applied is not None:
+        image = ImageOps.exif_transpose(image)
+    return DecodedUpload(
+        to_rgb8(image), opened.format, opened.width, opened.height, applied, opened.reduced_by
+    )
+
+
+@dataclass(frozen=True)
+class _Opened:
+    image: Image.Image
+    format: str
+    width: int  # from the header: the size before any draft reduction
+    height: int
+    reduced_by: int
+
+
+def _open_checked(
+    data: bytes, *, allowed: Collection[str], max_pixels: int, draft: Profile | None
+) -> _Opened:
     fmt = sniff_format(data)
     if fmt is None:
         raise UnsupportedMediaType("the file is not a JPEG, PNG, WebP, BMP or AVIF image")
@@ -85,21 +127,11 @@ def open_upload(
         # verify() checks what load() may skip (PNG chunk CRCs); it consumes the image object.
         image.verify()
         image = _open(data, fmt, max_pixels)
+        reduced_by = 1 if draft is None else draft.start_draft(image)
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(f"the {fmt.upper()} image is truncated or corrupt: {exc}") from exc
-    return image, fmt
-
-
-def decode_upload(data: bytes, *, allowed: Collection[str], max_pixels: int) -> DecodedUpload:
-    """`open_upload`, then the EXIF orientation applied and every mode made 8-bit RGB."""
-    image, fmt = open_upload(data, allowed=allowed, max_pixels=max_pixels)
-    width, height = image.size
-    orientation = image.getexif().get(EXIF_ORIENTATION)
-    applied = orientation if orientation in range(2, 9) else None
-    if applied is not None:
-        image = ImageOps.exif_transpose(image)
-    return DecodedUpload(to_rgb8(image), fmt, width, height, applied)
+    return _Opened(image, fmt, width, height, reduced_by)
 
 
 def to_rgb8(image: Image.Image) -> Image.Image:

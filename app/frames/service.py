@@ -165,13 +165,28 @@ def _image_work(data: bytes, profile: Profile, settings: Settings, *, reference:
     its working copies: bounding how many are decoded at once bounds the server's memory, so
     every image is closed before the slot is let go, and the slot is held for the image work
     alone (not for the blob writes and SQL)."""
+    allowed, max_pixels, level = (
+        settings.allowed_formats,
+        settings.max_pixels,
+        settings.lossless_level,
+    )
     with decode_slots(settings.max_concurrent_decodes):
-        decoded = decode_upload(
-            data, allowed=settings.allowed_formats, max_pixels=settings.max_pixels
-        )
-        with decoded.image as image, profile.canonicalise(image) as hr:  # upright 8-bit RGB
-            stored = profile.store_canonical(hr, lossless_level=settings.lossless_level)
-            return ImageWork(decoded, stored, encode_png(hr) if reference else None)
+        if not profile.draft:
+            decoded = decode_upload(data, allowed=allowed, max_pixels=max_pixels)
+            with decoded.image as image, profile.canonicalise(image) as hr:  # upright 8-bit RGB
+                stored = profile.store_canonical(hr, lossless_level=level)
+                return ImageWork(decoded, stored, encode_png(hr) if reference else None)
+        # A draft profile never needs the full-size picture, except for a reference.
+        decoded = decode_upload(data, allowed=allowed, max_pixels=max_pixels, draft=profile)
+        with decoded.image as image:
+            lr = profile.draft_lr(image, decoded.upright_size, decoded.reduced_by)
+        with lr:
+            stored = profile.store_lr(lr, lossless_level=level)
+        if not reference:
+            return ImageWork(decoded, stored, None)
+        full = decode_upload(data, allowed=allowed, max_pixels=max_pixels)
+        with full.image as image, profile.canonicalise(image) as hr:
+            return ImageWork(decoded, stored, encode_png(hr))
 
 
 @lru_cache

@@ -77,10 +77,12 @@ def test_medians_carry_the_idle_share(ingest: ModuleType) -> None:
     assert ingest.median_http(runs).idle == pytest.approx(0.10)
 
 
-def test_the_draft_decode_path_times_real_jpegs(ingest: ModuleType) -> None:
-    for profile in ("400:2:webp-lossless", "native:2:webp-lossless"):
-        decode, whole = ingest.draft_ms(ingest.make_frames(2), profile)
-        assert 0 < decode < whole
+def test_the_floor_times_a_draft_profiles_reduced_decode(ingest: ModuleType) -> None:
+    frame = ingest.make_frames(1)[0]
+    full = ingest.floor_one(frame, "400:2:webp-lossless")
+    draft = ingest.floor_one(frame, "400:2:webp-lossless:draft")
+    assert set(full) == set(draft) == {"hash", "decode", "resize", "encode"}
+    assert all(t > 0 for t in (*full.values(), *draft.values()))
 
 
 def test_servers_with_one_and_two_workers_take_turns_on_each_batch(

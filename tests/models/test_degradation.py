@@ -85,6 +85,8 @@ def test_lossy_codecs_change_pixels_and_lossless_do_not() -> None:
         ("native:4:jpeg-q90", Profile(hr_size=None, scale=4, codec="jpeg-q90")),
         ("400:2:avif-q50", Profile(codec="avif-q50")),
         ("benchmark", Profile(hr_size=None, scale=2, codec="png")),
+        ("400:2:webp-lossless:draft", Profile(draft=True)),
+        ("fast", Profile(draft=True)),
     ],
 )
 def test_profile_parses_its_text_form(text: str, expected: Profile) -> None:
@@ -102,6 +104,8 @@ def test_profile_parses_its_text_form(text: str, expected: Profile) -> None:
         ("400:2:jpeg-q0", "quality"),
         ("400:2:avif-q101", "quality"),
         ("400:2:avif-lossless", "unknown codec"),
+        ("400:2:png:fast", "HR_SIZE:SCALE:CODEC"),
+        ("native:2:png:draft", "fixed HR size"),
     ],
 )
 def test_bad_profiles_say_what_is_wrong(text: str, message: str) -> None:
@@ -171,3 +175,73 @@ def test_the_service_default_level_is_the_models_default() -> None:
     from app.config import Settings
 
     assert Settings(_env_file=None).lossless_level == DEFAULT_LOSSLESS_LEVEL
+
+
+# The draft degradation: the upload reduced in the decoder, then one resize to the LR size.
+
+
+def jpeg_file(path: Path, width: int, height: int, seed: int = 5) -> Path:
+    Image.fromarray(scene(height, width, seed)).save(path, format="JPEG", quality=90)
+    return path
+
+
+def test_draft_is_its_own_degradation_served_by_its_own_models() -> None:
+    from models.degradation import same_pixels
+
+    fast, plain = Profile(draft=True), Profile()
+    assert fast.degradation_id == "draft-bicubic-aa-x2/webp-lossless/v1"
+    assert not same_pixels(fast.degradation_id, plain.degradation_id)
+    # PNG and WebP lossless still hold the same pixels after the same (draft) downsampler.
+    assert same_pixels(fast.degradation_id, Profile(codec="png", draft=True).degradation_id)
+    with pytest.raises(ValueError, match="made from the upload"):
+        fast.degrade(Image.fromarray(scene(400, 400)))
+
+
+@pytest.mark.parametrize(
+    ("size", "factor"),
+    [((1280, 720), 2), ((1920, 1080), 4), ((720, 576), 2), ((3200, 1800), 8), ((399, 800), 1)],
+)
+def test_reduction_is_the_jpeg_decoders_own_choice(
+    size: tuple[int, int], factor: int, tmp_path: Path
+) -> None:
+    profile = Profile(draft=True)
+    assert profile.reduction(size) == factor
+    path = jpeg_file(tmp_path / "f.jpg", *size)
+    with Image.open(path) as image:
+        assert profile.start_draft(image) == factor
+        image.load()
+        assert image.size == (-(-size[0] // factor), -(-size[1] // factor))  # rounded up
+
+
+def test_draft_lr_reduces_what_the_decoder_did_not(tmp_path: Path) -> None:
+    profile = Profile(draft=True)
+    pixels = scene(720, 1280, seed=2)
+    expected = Image.fromarray(pixels).reduce(2).resize((200, 200), Image.Resampling.BICUBIC)
+    png = profile.draft_lr(Image.fromarray(pixels), (1280, 720), 1)  # a PNG upload: box reduce
+    np.testing.assert_array_equal(np.asarray(png), np.asarray(expected))
+    with pytest.raises(ValueError, match="draft reduction is 2"):
+        profile.draft_lr(Image.fromarray(pixels), (1280, 720), 4)
+    # A JPEG reduced by its decoder gives nearly the pixels of the box reduction of its decode.
+    path = jpeg_file(tmp_path / "f.jpg", 1280, 720)
+    with Image.open(path) as image:
+        boxed = profile.draft_lr(image.convert("RGB"), image.size, 1)
+    with Image.open(path) as image:
+        reduced_by = profile.start_draft(image)
+        drafted = profile.draft_lr(image.convert("RGB"), (1280, 720), reduced_by)
+    from models.metrics import psnr
+
+    assert drafted.size == boxed.size == (200, 200)
+    assert 35 < psnr(np.asarray(drafted), np.asarray(boxed)) < 100
+
+
+@pytest.mark.parametrize("codec", ["webp-lossless", "webp-q90"])
+def test_training_sees_exactly_the_pixels_a_draft_ingest_stores(codec: str, tmp_path: Path) -> None:
+    profile = Profile(codec=codec, draft=True)
+    path = jpeg_file(tmp_path / "frame.jpg", 1280, 720)
+    with Image.open(path) as image:
+        reduced_by = profile.start_draft(image)
+        stored = profile.store_lr(profile.draft_lr(image.convert("RGB"), (1280, 720), reduced_by))
+    pair = make_pair(path, profile)
+    np.testing.assert_array_equal(decode_image(stored.data), pair.lr)
+    # The model restores to the same canonical frame as without draft: the full decode, resized.
+    np.testing.assert_array_equal(pair.hr, make_pair(path, Profile(codec=codec)).hr)

@@ -101,6 +101,17 @@ def test_a_pack_made_for_another_size_is_refused(cameras: Path, tmp_path: Path) 
         read_pack(tmp_path / "p.zip", "400:2:png")
 
 
+def test_a_draft_profile_is_not_packed_its_lr_needs_the_original_files(
+    cameras: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="from the original files"):
+        pack(tmp_path / "d.zip", data=[str(cameras)], val=[str(cameras)], profile="fast")
+    assert not (tmp_path / "d.zip").exists()
+    pack(tmp_path / "p.zip", data=[str(cameras)], val=[str(cameras)])
+    with pytest.raises(ValueError, match="cctv-archive train --data"):
+        read_pack(tmp_path / "p.zip", "400:2:webp-lossless:draft")
+
+
 def test_training_reads_a_pack(cameras: Path, image_folder: Path, tmp_path: Path) -> None:
     pack(tmp_path / "p.zip", data=[str(cameras)], val=[str(image_folder)], profile="64:2:png")
     config = TrainConfig(

@@ -3,16 +3,21 @@ exactly what the profile makes, and restores with a model trained on that codec 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from app.frames.images import decode_upload
 from models import decode_image
+from models.data import make_pair
 from models.degradation import Profile
 from models.edsr import EDSRConfig
+from models.metrics import psnr
 from models.restorer import Restorer
-from tests.app.images import decode, image_bytes
+from tests.app.images import decode, image_bytes, scene
 
 
 def matched_restorer(profile: Profile) -> Restorer:
@@ -101,3 +106,58 @@ def test_the_lossless_level_changes_stored_bytes_never_pixels(
     assert frames[0] != frames[6]
     assert len(frames[0]) > len(frames[6])
     np.testing.assert_array_equal(decode_image(frames[0]), decode_image(frames[6]))
+
+
+def test_draft_profile_stores_what_its_model_was_trained_on(
+    archive_factory, settings_with, tmp_path
+) -> None:
+    profile = Profile.parse("fast")
+    restorer = matched_restorer(profile)
+    settings = settings_with(profile="fast", audit_sample_rate=1.0)
+    archive = archive_factory(settings, restorer=restorer)
+    upload = image_bytes("JPEG", width=1280, height=720)
+
+    response = archive.upload(upload)
+    assert response.status_code == 201, response.text
+    frame = response.json()
+    assert (frame["stored"]["width"], frame["stored"]["height"]) == (200, 200)
+    assert frame["original"]["width"] == 1280  # the header's size, not the reduced decode's
+    # The stored pixels are the training pipeline's LR of the same file, exactly.
+    path = tmp_path / "upload.jpg"
+    path.write_bytes(upload)
+    pair = make_pair(path, profile)
+    stored = archive.get(f"/v1/frames/{frame['id']}/stored")
+    np.testing.assert_array_equal(decode_image(stored.content), pair.lr)
+    # A sampled frame's reference is the canonical HR, from the full decode.
+    reference = decode(archive.runtime.store.get(f"references/{frame['id'][:2]}/{frame['id']}.png"))
+    np.testing.assert_array_equal(np.asarray(reference), pair.hr)
+
+    restored = archive.get(f"/v1/frames/{frame['id']}/restored")
+    assert restored.status_code == 200, restored.text
+    assert decode(restored.content).size == (400, 400)
+
+
+@pytest.mark.parametrize(("upload_format", "orientation"), [("PNG", None), ("JPEG", 6)])
+def test_draft_profile_reduces_every_upload_upright(
+    archive_factory, settings_with, upload_format: str, orientation: int | None
+) -> None:
+    image = Image.fromarray(scene(1280, 720))  # upright: 1280 wide, 720 high
+    out = io.BytesIO()
+    if orientation == 6:  # the camera wrote it turned, and says so in EXIF
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        image.transpose(Image.Transpose.ROTATE_90).save(
+            out, format="JPEG", quality=95, exif=exif.tobytes()
+        )
+    else:
+        image.save(out, format=upload_format)
+    profile = Profile.parse("fast")
+    archive = archive_factory(settings_with(profile="fast"), restorer=matched_restorer(profile))
+
+    response = archive.upload(out.getvalue())
+    assert response.status_code == 201, response.text
+    stored = decode_image(archive.get(f"/v1/frames/{response.json()['id']}/stored").content)
+    expected = np.asarray(profile.draft_lr(image, image.size, 1))  # the box reduction
+    assert stored.shape == (200, 200, 3)
+    # PNG: exactly; the turned JPEG: its decode reduced by the DCT, close to the scene's.
+    assert psnr(stored, expected) > (100 if orientation is None else 30)
