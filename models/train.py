@@ -17,12 +17,13 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from models.checkpoint import ModelInfo, load_model, save_model
@@ -173,14 +174,21 @@ def distilled(
     pairs: list[Pair], config: TrainConfig, profile: Profile, device: torch.device
 ) -> list[Pair]:
     """`pairs` with each HR frame replaced by the teacher's restoration of its LR frame: the
-    student learns what the teacher serves with `teacher_ensemble` views, in one pass."""
+    student learns what the teacher serves with `teacher_ensemble` views, in one pass.
+
+    A draft profile's student may learn from the teacher of the same profile without draft: the
+    teacher then restores the frame as its own profile stores it (made from the same canonical
+    HR), and the student learns to give that from the draft LR."""
     teacher = Restorer.from_pretrained(
         config.teacher,
         engine=config.teacher_engine,
         ensemble=config.teacher_ensemble,
         device=str(device),
     )
-    if not same_pixels(teacher.degradation_id, profile.degradation_id):
+    own = profile
+    if profile.draft and not same_pixels(teacher.degradation_id, profile.degradation_id):
+        own = replace(profile, draft=False)
+    if not same_pixels(teacher.degradation_id, own.degradation_id):
         raise ValueError(
             f"the --teacher model was trained on {teacher.degradation_id}, "
             f"not on profile {profile} ({profile.degradation_id})"
@@ -188,9 +196,14 @@ def distilled(
     print(
         f"teacher {config.teacher} ({teacher.engine}, {config.teacher_ensemble} views) "
         f"restores {len(pairs)} training frames as targets"
+        + (f", each as profile {own} stores it" if own is not profile else "")
     )
+
+    def teacher_lr(pair: Pair) -> np.ndarray:
+        return pair.lr if own is profile else own.degrade(Image.fromarray(pair.hr))
+
     it = tqdm(pairs, desc="teacher", leave=False)
-    return [Pair(p.name, teacher.restore([p.lr])[0], p.lr) for p in it]
+    return [Pair(p.name, teacher.restore([teacher_lr(p)])[0], p.lr) for p in it]
 
 
 def lr_factor(step: int, config: TrainConfig) -> float:

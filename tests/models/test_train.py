@@ -516,6 +516,36 @@ def test_a_teacher_s_restorations_replace_the_hr_targets_and_the_leg_names_it(
     assert info.extra["val"]["frames"] == pytest.approx(real, abs=1e-6)
 
 
+def test_a_draft_student_learns_what_the_teacher_makes_of_its_own_lr(
+    image_folder: Path, tmp_path: Path
+) -> None:
+    fixed = dict(profile="64:2:png", patch=8)
+    teacher = main(tiny_config(image_folder, tmp_path / "t", steps=2, val_every=2, **fixed))
+    config = tiny_config(
+        image_folder,
+        tmp_path / "s",
+        steps=2,
+        val_every=2,
+        profile="64:2:png:draft",
+        patch=8,
+        teacher=str(teacher),
+        teacher_ensemble=1,
+        teacher_engine="torch",
+    )
+    draft = Profile.parse(config.profile)
+    pairs = load_pairs(image_folder, draft, progress=False)
+    targets = train_module.distilled(pairs, config, draft, torch.device("cpu"))
+
+    served = Restorer.from_pretrained(str(teacher))
+    plain = Profile.parse("64:2:png")
+    for pair, target in zip(pairs, targets, strict=True):
+        assert target.lr is pair.lr  # the student still reads the draft LR
+        # ... and learns the teacher's restoration of the LR its own profile makes of that HR.
+        teacher_lr = plain.degrade(Image.fromarray(pair.hr))
+        assert not np.array_equal(teacher_lr, pair.lr)
+        np.testing.assert_array_equal(target.hr, served.restore([teacher_lr])[0])
+
+
 def test_a_teacher_trained_on_another_degradation_is_refused(
     image_folder: Path, tmp_path: Path
 ) -> None:
