@@ -12,21 +12,32 @@ MACs are counted from the model's convolutions, not estimated); "of limit" is th
 as a fraction of it. "plain" is eager fp32, batch 1, on the same device. "agreement" is the PSNR
 of the batch's output against the fp32 network's. With --device cpu the same code runs (no
 graphs, no pinned memory): that is how its correctness is tested without a GPU.
+
+A second table puts the device path of each frame size's best row inside a restore job's work,
+as app/restorations/task.py does it: each batch's stored frames decoded (WebP lossless,
+camera-like frames), restored on the device, and every restored frame encoded as PNG at zlib
+level 1 (the service's setting) on `--job-threads` threads (default: one per core) while the
+device restores the next batch. A job's frames/s well under the device path's means the host's
+cores, not the GPU, bound it.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import io
+import os
 import platform
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -206,6 +217,117 @@ def measure(
     return rows, plain
 
 
+# The restored frame's PNG effort, as app/restorations/provenance.py sets it (not imported: the
+# GPU machine's image has torch, numpy and Pillow, not the service's dependencies).
+PNG_COMPRESS_LEVEL = 1
+
+
+def stored_frames(count: int, height: int, width: int) -> list[bytes]:
+    """Camera-like LR frames (gradients, texture, sensor noise) as the default profile stores
+    them: WebP lossless at level 1."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack(
+        [x / width * 200, (np.sin(x / 7) * np.cos(y / 5) + 1) * 90, y / height * 220], axis=-1
+    )
+    out = []
+    for _ in range(count):
+        pixels = np.clip(base + rng.normal(0, 6, base.shape) + rng.uniform(-30, 30), 0, 255)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels.astype(np.uint8)).save(
+            buffer, format="WEBP", lossless=True, quality=20, method=1, exact=True
+        )
+        out.append(buffer.getvalue())
+    return out
+
+
+def encode_png(frame: np.ndarray) -> int:
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.tell()
+
+
+def job_rate(path: DevicePath, stored: list[bytes], threads: int, seconds: float) -> float:
+    """Frames/s of a restore job's work around `path` (at least 3 batches after one warm-up):
+    decode the batch's stored frames, restore them on the device, and encode each restored
+    frame as PNG on `threads` threads while the device takes the next batch (one batch's
+    encodes in flight at a time, as the job saves one batch while restoring the next)."""
+    batch = path.host_in.shape[0]
+
+    def decode(index: int) -> np.ndarray:
+        with Image.open(io.BytesIO(stored[index % len(stored)])) as image:
+            return np.asarray(image.convert("RGB"))
+
+    with ThreadPoolExecutor(threads) as pool:
+        pending: list[Future[int]] = []
+
+        def one_batch(start: int) -> None:
+            nonlocal pending
+            frames = np.stack([decode(start + i) for i in range(batch)])
+            restored = path.run(frames).copy()  # the host buffer is reused by the next run
+            for done in pending:
+                done.result()
+            pending = [pool.submit(encode_png, frame) for frame in restored]
+
+        one_batch(0)
+        for done in pending:
+            done.result()
+        pending = []
+        batches, started = 0, time.perf_counter()
+        while batches < 3 or time.perf_counter() - started < seconds:
+            one_batch(batches * batch)
+            batches += 1
+        for done in pending:
+            done.result()
+        return batches * batch / (time.perf_counter() - started)
+
+
+def measure_jobs(
+    network: nn.Module,
+    device: torch.device,
+    best: list[Row],
+    threads: int,
+    seconds: float,
+    *,
+    compile: bool = False,
+) -> list[tuple[Row, float]]:
+    """(the best row, a job's frames/s around that row's device path) for each row in `best`."""
+    out = []
+    for row in best:
+        width, height = (int(v) for v in row.frame.split("x"))
+        shape = (row.batch, height, width, 3)
+        path = DevicePath(network, device, DTYPES[row.dtype], shape, compile=compile)
+        stored = stored_frames(max(8, row.batch), height, width)
+        out.append((row, job_rate(path, stored, threads, seconds)))
+        path = None  # type: ignore[assignment]
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return out
+
+
+def best_rows(rows: list[Row]) -> list[Row]:
+    """The fastest row of each frame size."""
+    best: dict[str, Row] = {}
+    for r in rows:
+        if r.frame not in best or r.frames_per_s > best[r.frame].frames_per_s:
+            best[r.frame] = r
+    return list(best.values())
+
+
+def job_table(jobs: list[tuple[Row, float]], threads: int) -> str:
+    lines = [
+        f"| frame (LR) | dtype | batch | device path (frames/s) | job: WebP decode, device, PNG "
+        f"encode on {threads} threads (frames/s) | job vs device path |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row, rate in jobs:
+        lines.append(
+            f"| {row.frame} | {row.dtype} | {row.batch} | {row.frames_per_s:.1f} | {rate:.1f} "
+            f"| {rate / row.frames_per_s:.0%} |"
+        )
+    return "\n".join(lines)
+
+
 def table(rows: list[Row], plain: dict[str, float]) -> str:
     lines = [
         "| frame (LR) | dtype | batch | frames/s | FLOP-bound limit (frames/s) | of limit "
@@ -246,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile (max-autotune) each batch shape"
     )
+    parser.add_argument(
+        "--job-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="PNG encode threads of the job table (0: no job table)",
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -261,6 +389,11 @@ def main(argv: list[str] | None = None) -> int:
     rows, plain = measure(
         network, device, sizes, args.batches, args.dtypes, args.seconds, peak, compile=args.compile
     )
+    jobs = []
+    if args.job_threads > 0 and rows:
+        jobs = measure_jobs(
+            network, device, best_rows(rows), args.job_threads, args.seconds, compile=args.compile
+        )
     command = " ".join(
         ["python benchmarks/restore_gpu.py", *(sys.argv[1:] if argv is None else argv)]
     )
@@ -269,10 +402,16 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"Device: {name or device.type}; torch {torch.__version__}; model {args.model} "
         f"({params / 1e3:.0f}k parameters, {macs_per_frame(network, 200, 200) / 1e9:.1f} GMAC per "
-        f"200x200 LR frame); {peak_text}; ran {time.perf_counter() - started:.0f} s.\n\n"
+        f"200x200 LR frame); {peak_text}; {os.cpu_count()} CPU cores; ran "
+        f"{time.perf_counter() - started:.0f} s.\n\n"
         f"Command: `{command}`\n"
     )
     text = header + "\n" + table(rows, plain) + "\n"
+    if jobs:
+        text += (
+            "\nA restore job's work around each frame size's best row (second table of the "
+            "script's docstring):\n\n" + job_table(jobs, args.job_threads) + "\n"
+        )
     print(text)
     if args.out:
         args.out.write_text(text)

@@ -60,7 +60,7 @@ def test_the_script_writes_its_table(gpu: ModuleType, tmp_path: Path) -> None:
     out = tmp_path / "gpu.md"
     args = ["--device", "cpu", "--model", str(model), "--sizes", "24x16", "--batches", "1", "2"]
     args += ["--dtypes", "fp32", "--seconds", "0", "--peak-tflops", "1", "--out", str(out)]
-    assert gpu.main(args) == 0
+    assert gpu.main([*args, "--job-threads", "0"]) == 0  # the device table alone
     rows = [line for line in out.read_text().splitlines() if line.startswith("| 24x16 |")]
     assert [row.split(" | ")[2].split()[0] for row in rows] == ["1", "2"]
     assert sum("(best)" in row for row in rows) == 1
@@ -74,3 +74,38 @@ def test_the_compiled_device_path_agrees_with_the_fp32_network(gpu: ModuleType) 
     plain = gpu.DevicePath(network, cpu, torch.float32, frames.shape).run(frames).copy()
     compiled = gpu.DevicePath(network, cpu, torch.float32, frames.shape, compile=True)
     assert psnr(compiled.run(frames), plain) >= 60.0
+
+
+def test_a_jobs_work_decodes_restores_and_encodes_every_frame(
+    gpu: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    network, cpu = tiny(), torch.device("cpu")
+    path = gpu.DevicePath(network, cpu, torch.float32, (2, 16, 24, 3))
+    stored = gpu.stored_frames(3, 16, 24)
+    encoded: list[tuple[int, ...]] = []
+    real = gpu.encode_png
+
+    def recording(frame: np.ndarray) -> int:
+        encoded.append(frame.shape)
+        return real(frame)
+
+    monkeypatch.setattr(gpu, "encode_png", recording)
+    rate = gpu.job_rate(path, stored, threads=2, seconds=0)
+    assert rate > 0
+    # One warm-up batch and at least three timed ones, each frame encoded at full size.
+    assert len(encoded) >= 8 and len(encoded) % 2 == 0
+    assert set(encoded) == {(32, 48, 3)}
+
+
+def test_the_job_table_runs_around_each_sizes_best_row(gpu: ModuleType, tmp_path: Path) -> None:
+    model = tmp_path / "tiny.safetensors"
+    save_model(model, tiny(), name="tiny", degradation_id="x")
+    out = tmp_path / "gpu.md"
+    args = ["--device", "cpu", "--model", str(model), "--sizes", "24x16", "--batches", "1", "2"]
+    args += ["--dtypes", "fp32", "--seconds", "0", "--job-threads", "2", "--out", str(out)]
+    assert gpu.main(args) == 0
+    text = out.read_text()
+    assert "PNG encode on 2 threads" in text
+    best = next(line for line in text.splitlines() if "(best)" in line).split(" | ")
+    job = [line for line in text.splitlines() if line.startswith("| 24x16 | fp32 |")][-1]
+    assert job.split(" | ")[2] == best[2].split()[0]  # the best row's batch
