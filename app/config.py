@@ -22,7 +22,8 @@ class Settings(BaseSettings):
     database_url: str = ""
     storage_url: str = ""
 
-    # Ingest: HR_SIZE:SCALE:CODEC (models.Profile.parse); the study kept 400x400 frames at x2.
+    # Ingest: HR_SIZE:SCALE:CODEC[:draft] or a named profile (models.Profile.parse); the study kept
+    # 400x400 frames at x2.
     profile: str = "400:2:webp-lossless"
     max_upload_bytes: int = Field(25 * 1024 * 1024, gt=0)
     max_pixels: int = Field(40_000_000, gt=0)  # an 8K frame is 33 MP

@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         default="400:2:webp-lossless",
-        help="HR_SIZE:SCALE:CODEC as the archive stores, or 'benchmark'",
+        help="HR_SIZE:SCALE:CODEC[:draft] as the archive stores, a named profile, or 'benchmark'",
     )
     parser.add_argument("--device", default=None)
     parser.add_argument(

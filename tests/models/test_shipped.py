@@ -32,6 +32,8 @@ def test_every_shipped_model_is_described_by_the_card() -> None:
         ("webp-q90", "balanced"),
         ("avif-q50", "400:2:avif-q50"),
         ("avif-q50", "compact"),
+        ("fast", "fast"),
+        ("fast", "400:2:webp-lossless:draft"),
     ],
 )
 def test_each_profile_is_served_by_its_model(name: str, profile_text: str) -> None:
@@ -59,6 +61,19 @@ def test_the_default_model_beats_bicubic_at_night(shared_data: Path, tmp_path: P
         (tmp_path / path.name).symlink_to(path)
     _, totals = evaluate(Restorer.from_pretrained("default"), tmp_path, Profile())
     assert totals["psnr_y"] > totals["psnr_y_bicubic"] + 1.0
+
+
+def test_the_fast_model_beats_bicubic_on_its_draft_frames_day_and_night(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    # Six frames of a day camera and six of the night one; the card has the full sets.
+    day = sorted((shared_data / "cctv" / "val" / "cam-test20").glob("*.jpg"))[:6]
+    night = sorted((shared_data / "cctv" / "val-night" / "sg-2702").glob("*.jpg"))[:6]
+    for path in day + night:
+        (tmp_path / f"{path.parent.name}-{path.name}").symlink_to(path)
+    restorer = Restorer.from_pretrained("fast")
+    _, totals = evaluate(restorer, tmp_path, Profile.parse("fast"))
+    assert totals["psnr_y"] > totals["psnr_y_bicubic"] + 1.5
 
 
 def test_the_native_model_beats_bicubic_at_native_size(shared_data: Path, tmp_path: Path) -> None:
