@@ -224,7 +224,8 @@ PNG_COMPRESS_LEVEL = 1
 
 def stored_frames(count: int, height: int, width: int) -> list[bytes]:
     """Camera-like LR frames (gradients, texture, sensor noise) as the default profile stores
-    them: WebP lossless at level 1."""
+    them: WebP lossless at level 1. (benchmarks/ingest.py makes its uploads the same way; it is
+    not imported here, as it needs the service's dependencies.)"""
     rng = np.random.default_rng(3)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     base = np.stack(
